@@ -1,0 +1,606 @@
+//! The wgpu context: adapter choice, the open command encoder, the params arena, the pipeline cache.
+//!
+//! The path of one op: a launcher asks the pool for an output buffer, writes its small `Params` struct
+//! into the arena, and records a dispatch into the open compute pass. Nothing is submitted until a
+//! readback, an upload, a full arena, or [`Device::synchronize`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{DeviceError, Result};
+use crate::kernels::Kernel;
+use crate::pool::{MemoryStats, Pool, PooledBuffer};
+
+/// What `wgrad info` and `Device::info()` report about an adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+}
+
+impl AdapterSummary {
+    fn of(info: &wgpu::AdapterInfo) -> Self {
+        Self {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+        }
+    }
+}
+
+/// The chosen adapter with the limits and optional features the device was created with.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+/// Whether a binding is read by the kernel only or also written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One storage binding of a dispatch: its slot in group 0, the buffer, and the access.
+pub(crate) struct Binding<'a> {
+    pub slot: u32,
+    pub buffer: &'a PooledBuffer,
+    pub access: Access,
+}
+
+pub(crate) fn rw(slot: u32, buffer: &PooledBuffer) -> Binding<'_> {
+    Binding {
+        slot,
+        buffer,
+        access: Access::ReadWrite,
+    }
+}
+
+pub(crate) fn ro(slot: u32, buffer: &PooledBuffer) -> Binding<'_> {
+    Binding {
+        slot,
+        buffer,
+        access: Access::Read,
+    }
+}
+
+/// Optional features wgrad uses when the adapter has them.
+const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::SHADER_F16);
+
+/// Bytes of per-dispatch parameters recorded before the open work is submitted.
+const ARENA_BYTES: u64 = 1 << 20;
+
+type LayoutKey = Vec<(u32, Access)>;
+type PipelineKey = (Kernel, &'static str, Vec<(&'static str, u64)>);
+
+struct Recording {
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    params: Vec<u8>,
+    dispatches: u64,
+}
+
+struct Caches {
+    modules: HashMap<Kernel, Arc<wgpu::ShaderModule>>,
+    layouts: HashMap<LayoutKey, (Arc<wgpu::BindGroupLayout>, Arc<wgpu::PipelineLayout>)>,
+    pipelines: HashMap<(PipelineKey, LayoutKey), Arc<wgpu::ComputePipeline>>,
+}
+
+struct Inner {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: DeviceInfo,
+    pool: Arc<Pool>,
+    arena: wgpu::Buffer,
+    param_align: u64,
+    recording: Mutex<Recording>,
+    caches: Mutex<Caches>,
+    gpu_error: Arc<Mutex<Option<String>>>,
+    total_dispatches: std::sync::atomic::AtomicU64,
+}
+
+/// A handle to one wgpu device and its queue. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Device {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Device({} on {})",
+            self.inner.info.adapter.name, self.inner.info.adapter.backend
+        )
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked mid-op; the data is still consistent
+    // enough to continue (worst case an open encoder is dropped).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn new_instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u8 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::Gl => 1,
+        _ => 2,
+    }
+}
+
+/// Every adapter wgpu finds on this machine (honouring `WGPU_BACKEND`), best first.
+pub fn enumerate_adapters() -> Vec<AdapterSummary> {
+    sorted_adapters(&new_instance())
+        .iter()
+        .map(|a| AdapterSummary::of(&a.get_info()))
+        .collect()
+}
+
+fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    adapters.sort_by_key(|a| {
+        let i = a.get_info();
+        (type_rank(i.device_type), backend_rank(i.backend))
+    });
+    adapters
+}
+
+impl Device {
+    /// Picks an adapter without a window and creates a device on it.
+    ///
+    /// `WGRAD_ADAPTER` (a case-insensitive substring of the adapter name, or a backend name such as
+    /// `gl` / `vulkan`) and `WGPU_BACKEND` override the choice; otherwise discrete > integrated >
+    /// virtual > CPU adapters are preferred.
+    pub fn new() -> Result<Self> {
+        let want = std::env::var("WGRAD_ADAPTER").ok();
+        Self::select(want.as_deref())
+    }
+
+    /// Creates a device on the best adapter whose name or backend contains `want` (any if `None`).
+    pub fn select(want: Option<&str>) -> Result<Self> {
+        let instance = new_instance();
+        let adapters = sorted_adapters(&instance);
+        if adapters.is_empty() {
+            return Err(DeviceError::NoAdapter(
+                "wgpu found no adapter (on Linux without a GPU, install Mesa's lavapipe: \
+                 apt-get install mesa-vulkan-drivers)"
+                    .into(),
+            ));
+        }
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?})", i.name, i.backend)
+            })
+            .collect();
+        let chosen = match want {
+            None => adapters.into_iter().next(),
+            Some(w) => {
+                let w = w.to_lowercase();
+                adapters.into_iter().find(|a| {
+                    let i = a.get_info();
+                    i.name.to_lowercase().contains(&w)
+                        || format!("{:?}", i.backend).to_lowercase() == w
+                })
+            }
+        };
+        let adapter = chosen.ok_or_else(|| {
+            DeviceError::NoAdapter(format!(
+                "no adapter matches WGRAD_ADAPTER={:?}; found: {}",
+                want.unwrap_or(""),
+                names.join(", ")
+            ))
+        })?;
+        Self::from_adapter(adapter)
+    }
+
+    /// One device per adapter wgpu finds, with the error for each that cannot be opened.
+    /// Tests use this to run one body on every backend the machine has.
+    pub fn all() -> Vec<(AdapterSummary, Result<Device>)> {
+        let instance = new_instance();
+        sorted_adapters(&instance)
+            .into_iter()
+            .map(|a| (AdapterSummary::of(&a.get_info()), Self::from_adapter(a)))
+            .collect()
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let summary = AdapterSummary::of(&adapter.get_info());
+        let features = adapter.features() & WANTED_FEATURES;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgrad"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| DeviceError::RequestDevice {
+            adapter: summary.name.clone(),
+            message: e.to_string(),
+        })?;
+
+        // Errors outside our error scopes (a bad dispatch) are kept and returned by the next
+        // synchronisation instead of wgpu's default panic.
+        let gpu_error = Arc::new(Mutex::new(None::<String>));
+        let sink = gpu_error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("wgpu: {e}");
+            let mut slot = lock(&sink);
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+
+        let param_align = u64::from(limits.min_storage_buffer_offset_alignment).max(16);
+        let arena = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad params arena"),
+            size: ARENA_BYTES,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let info = DeviceInfo {
+            adapter: summary,
+            limits,
+            features: device.features(),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool: Arc::new(Pool::new(device.clone())),
+                device,
+                queue,
+                info,
+                arena,
+                param_align,
+                recording: Mutex::new(Recording {
+                    encoder: None,
+                    pass: None,
+                    params: Vec::new(),
+                    dispatches: 0,
+                }),
+                caches: Mutex::new(Caches {
+                    modules: HashMap::new(),
+                    layouts: HashMap::new(),
+                    pipelines: HashMap::new(),
+                }),
+                gpu_error,
+                total_dispatches: 0.into(),
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &DeviceInfo {
+        &self.inner.info
+    }
+
+    /// Bytes live, bytes pooled for reuse, and the peak of live bytes.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.inner.pool.stats()
+    }
+
+    /// Releases every pooled (free) buffer back to the driver.
+    pub fn trim_pool(&self) {
+        self.inner.pool.trim();
+    }
+
+    /// Number of kernel dispatches recorded since the device was created.
+    pub fn dispatch_count(&self) -> u64 {
+        self.inner
+            .total_dispatches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True when both handles share the same underlying device.
+    pub fn same(&self, other: &Device) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Submits all recorded work and waits for the GPU to finish it.
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush()?;
+        self.wait()
+    }
+
+    pub(crate) fn wgpu(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    /// Largest buffer a single storage binding may cover on this device.
+    pub fn max_binding_bytes(&self) -> u64 {
+        u64::from(self.inner.info.limits.max_storage_buffer_binding_size)
+            .min(self.inner.info.limits.max_buffer_size)
+    }
+
+    fn take_gpu_error(&self) -> Result<()> {
+        match lock(&self.inner.gpu_error).take() {
+            Some(msg) => Err(DeviceError::Gpu(msg)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn wait(&self) -> Result<()> {
+        self.inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| DeviceError::Gpu(e.to_string()))?;
+        self.take_gpu_error()
+    }
+
+    /// Submits the open encoder (if any) after uploading the arena's parameters.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut rec = lock(&self.inner.recording);
+        self.submit_locked(&mut rec, None);
+        drop(rec);
+        self.take_gpu_error()
+    }
+
+    fn submit_locked(
+        &self,
+        rec: &mut Recording,
+        extra: Option<&dyn Fn(&mut wgpu::CommandEncoder)>,
+    ) {
+        rec.pass = None; // ends the pass; the encoder is usable again
+        let mut encoder = rec.encoder.take();
+        if let Some(extra) = extra {
+            let enc = encoder.get_or_insert_with(|| self.new_encoder());
+            extra(enc);
+        }
+        let Some(encoder) = encoder else { return };
+        if !rec.params.is_empty() {
+            // Written before this submission's commands run, after every earlier submission.
+            self.inner.queue.write_buffer(&self.inner.arena, 0, &rec.params);
+            rec.params.clear();
+        }
+        rec.dispatches = 0;
+        self.inner.queue.submit([encoder.finish()]);
+    }
+
+    fn new_encoder(&self) -> wgpu::CommandEncoder {
+        self.inner
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgrad"),
+            })
+    }
+
+    /// Submits recorded work plus a final copy (used by readback).
+    pub(crate) fn submit_with(&self, extra: &dyn Fn(&mut wgpu::CommandEncoder)) -> Result<()> {
+        let mut rec = lock(&self.inner.recording);
+        self.submit_locked(&mut rec, Some(extra));
+        drop(rec);
+        self.take_gpu_error()
+    }
+
+    /// Folds `total` workgroups into an (x, y, z) grid within the per-dimension limit.
+    /// Kernels recover the linear index as `wid.x + nwg.x * (wid.y + nwg.y * wid.z)`.
+    pub(crate) fn fold(&self, total: u64) -> Result<[u32; 3]> {
+        let lim = u64::from(self.inner.info.limits.max_compute_workgroups_per_dimension).max(1);
+        let x = total.clamp(1, lim);
+        let rest = total.div_ceil(x);
+        let y = rest.clamp(1, lim);
+        let z = rest.div_ceil(y).max(1);
+        if z > lim {
+            return Err(DeviceError::InvalidArgument {
+                op: "dispatch",
+                reason: format!("{total} workgroups exceed the device's 3-D dispatch limit"),
+            });
+        }
+        Ok([x as u32, y as u32, z as u32])
+    }
+
+    fn module(&self, caches: &mut Caches, kernel: Kernel) -> Result<Arc<wgpu::ShaderModule>> {
+        if let Some(m) = caches.modules.get(&kernel) {
+            return Ok(m.clone());
+        }
+        let scope = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .inner
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name()),
+                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(DeviceError::Shader {
+                kernel: kernel.name().into(),
+                message: e.to_string(),
+            });
+        }
+        let module = Arc::new(module);
+        caches.modules.insert(kernel, module.clone());
+        Ok(module)
+    }
+
+    fn layout(
+        &self,
+        caches: &mut Caches,
+        key: &LayoutKey,
+    ) -> (Arc<wgpu::BindGroupLayout>, Arc<wgpu::PipelineLayout>) {
+        if let Some(l) = caches.layouts.get(key) {
+            return l.clone();
+        }
+        let storage = |read_only| wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: storage(true),
+            count: None,
+        }];
+        entries.extend(key.iter().map(|&(slot, access)| wgpu::BindGroupLayoutEntry {
+            binding: slot,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: storage(access == Access::Read),
+            count: None,
+        }));
+        let bgl = self
+            .inner
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("wgrad"),
+                entries: &entries,
+            });
+        let pl = self
+            .inner
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("wgrad"),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        let l = (Arc::new(bgl), Arc::new(pl));
+        caches.layouts.insert(key.clone(), l.clone());
+        l
+    }
+
+    fn pipeline(
+        &self,
+        kernel: Kernel,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        layout_key: &LayoutKey,
+    ) -> Result<(Arc<wgpu::ComputePipeline>, Arc<wgpu::BindGroupLayout>)> {
+        let mut caches = lock(&self.inner.caches);
+        let consts: Vec<(&'static str, u64)> =
+            constants.iter().map(|&(k, v)| (k, v.to_bits())).collect();
+        let key = ((kernel, entry, consts), layout_key.clone());
+        let (bgl, pl) = self.layout(&mut caches, layout_key);
+        if let Some(p) = caches.pipelines.get(&key) {
+            return Ok((p.clone(), bgl));
+        }
+        let module = self.module(&mut caches, kernel)?;
+        let scope = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = self
+            .inner
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(DeviceError::Shader {
+                kernel: format!("{}::{entry}", kernel.name()),
+                message: e.to_string(),
+            });
+        }
+        let pipeline = Arc::new(pipeline);
+        caches.pipelines.insert(key, pipeline.clone());
+        Ok((pipeline, bgl))
+    }
+
+    /// Records one dispatch of `kernel::entry` over `workgroups` (a linear count, folded here).
+    pub(crate) fn dispatch<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        params: &P,
+        bindings: &[Binding<'_>],
+        workgroups: u64,
+    ) -> Result<()> {
+        if workgroups == 0 {
+            return Ok(());
+        }
+        let grid = self.fold(workgroups)?;
+        let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
+        let (pipeline, bgl) = self.pipeline(kernel, entry, constants, &layout_key)?;
+        let bytes = bytemuck::bytes_of(params);
+
+        let mut rec = lock(&self.inner.recording);
+        let offset = (rec.params.len() as u64).next_multiple_of(self.inner.param_align);
+        if offset + bytes.len() as u64 > ARENA_BYTES {
+            self.submit_locked(&mut rec, None);
+        }
+        let offset = (rec.params.len() as u64).next_multiple_of(self.inner.param_align);
+        rec.params.resize(offset as usize, 0);
+        rec.params.extend_from_slice(bytes);
+
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.inner.arena,
+                offset,
+                size: wgpu::BufferSize::new(bytes.len() as u64),
+            }),
+        }];
+        entries.extend(bindings.iter().map(|b| wgpu::BindGroupEntry {
+            binding: b.slot,
+            resource: b.buffer.raw().as_entire_binding(),
+        }));
+        let bind_group = self
+            .inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &bgl,
+                entries: &entries,
+            });
+        if rec.pass.is_none() {
+            let mut encoder = rec.encoder.take().unwrap_or_else(|| self.new_encoder());
+            let pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgrad"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            rec.encoder = Some(encoder);
+            rec.pass = Some(pass);
+        }
+        if let Some(pass) = rec.pass.as_mut() {
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+        }
+        rec.dispatches += 1;
+        self.inner
+            .total_dispatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Hands out a storage buffer of at least `bytes` bytes from the pool.
+    pub(crate) fn alloc(&self, bytes: u64) -> Arc<PooledBuffer> {
+        Arc::new(self.inner.pool.take(bytes))
+    }
+}

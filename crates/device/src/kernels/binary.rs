@@ -1,0 +1,159 @@
+//! Launcher for `shaders/binary.wgsl`: element-wise binary ops with NumPy broadcasting, and `where`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack};
+use crate::array::{DType, GpuArray};
+use crate::context::{ro, rw};
+use crate::error::{DeviceError, Result};
+
+/// Element-wise binary ops. Comparisons produce 1.0 where true and 0.0 where false.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinaryOp {
+    fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    rank: u32,
+    _p: [u32; 2],
+    shape: [u32; MAX_DIMS],
+    sa: [u32; MAX_DIMS],
+    sb: [u32; MAX_DIMS],
+    sc: [u32; MAX_DIMS],
+}
+
+/// The NumPy broadcast of several shapes, or a `ShapeMismatch` naming `op`.
+pub fn broadcast_shapes(op: &'static str, shapes: &[&[usize]]) -> Result<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return Err(DeviceError::ShapeMismatch {
+                    op,
+                    lhs: shapes[0].to_vec(),
+                    rhs: s.to_vec(),
+                    detail: " for broadcasting".into(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Strides to read an input of `shape` as if broadcast to `out` (0 on broadcast dims).
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let cs = contiguous_strides(shape);
+    let off = out.len() - shape.len();
+    (0..out.len())
+        .map(|i| {
+            if i < off || shape[i - off] == 1 {
+                0
+            } else {
+                cs[i - off]
+            }
+        })
+        .collect()
+}
+
+fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
+    if shape.len() > MAX_DIMS {
+        return Err(DeviceError::InvalidShape {
+            op,
+            shape: shape.to_vec(),
+            reason: format!("rank above {MAX_DIMS}"),
+        });
+    }
+    Ok(())
+}
+
+impl GpuArray {
+    /// y = op(a, b) with NumPy broadcasting. y: broadcast(a.shape, b.shape).
+    pub fn binary(&self, op: BinaryOp, other: &GpuArray) -> Result<GpuArray> {
+        self.expect_dtype("binary", DType::F32)?;
+        other.expect_dtype("binary", DType::F32)?;
+        self.same_device("binary", other)?;
+        let shape = broadcast_shapes("binary", &[&self.shape, &other.shape])?;
+        check_rank("binary", &shape)?;
+        let out = GpuArray::uninit(&self.dev, "binary", &shape, DType::F32)?;
+        let n = out.numel();
+        let same = self.shape == shape && other.shape == shape;
+        let params = Params {
+            n: n as u32,
+            rank: shape.len() as u32,
+            _p: [0; 2],
+            shape: pack(&shape),
+            sa: pack(&broadcast_strides(&self.shape, &shape)),
+            sb: pack(&broadcast_strides(&other.shape, &shape)),
+            sc: [0; MAX_DIMS],
+        };
+        self.dev.dispatch(
+            Kernel::Binary,
+            if same { "same" } else { "broadcast" },
+            &[("OP", f64::from(op.code()))],
+            &params,
+            &[rw(1, &out.buf), ro(2, &self.buf), ro(3, &other.buf)],
+            groups(n),
+        )?;
+        Ok(out)
+    }
+
+    /// y = where(cond != 0, a, b) with broadcasting of all three. `self` is the condition.
+    pub fn where_(&self, a: &GpuArray, b: &GpuArray) -> Result<GpuArray> {
+        for t in [self, a, b] {
+            t.expect_dtype("where", DType::F32)?;
+            self.same_device("where", t)?;
+        }
+        let shape = broadcast_shapes("where", &[&self.shape, &a.shape, &b.shape])?;
+        check_rank("where", &shape)?;
+        let out = GpuArray::uninit(&self.dev, "where", &shape, DType::F32)?;
+        let n = out.numel();
+        let params = Params {
+            n: n as u32,
+            rank: shape.len() as u32,
+            _p: [0; 2],
+            shape: pack(&shape),
+            sa: pack(&broadcast_strides(&a.shape, &shape)),
+            sb: pack(&broadcast_strides(&b.shape, &shape)),
+            sc: pack(&broadcast_strides(&self.shape, &shape)),
+        };
+        self.dev.dispatch(
+            Kernel::Binary,
+            "select3",
+            &[("OP", 0.0)],
+            &params,
+            &[
+                rw(1, &out.buf),
+                ro(2, &a.buf),
+                ro(3, &b.buf),
+                ro(4, &self.buf),
+            ],
+            groups(n),
+        )?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,103 @@
+//! Kernel families: one WGSL file in `shaders/` and one launcher module each.
+
+mod conv;
+mod pool;
+pub(crate) mod binary;
+mod fill;
+pub(crate) mod random;
+mod matmul;
+mod movement;
+mod reduce;
+mod unary;
+
+pub use conv::Conv2dParams;
+pub use pool::Pool2dParams;
+pub use binary::BinaryOp;
+pub use unary::UnaryOp;
+pub use matmul::Transpose;
+pub use reduce::ReduceOp;
+
+/// A kernel family: one WGSL source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Unary,
+    Binary,
+    Fill,
+    Random,
+    Matmul,
+    Conv,
+    Pool,
+    Reduce,
+    Movement,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 9] = [
+        Kernel::Unary,
+        Kernel::Binary,
+        Kernel::Fill,
+        Kernel::Random,
+        Kernel::Matmul,
+        Kernel::Conv,
+        Kernel::Pool,
+        Kernel::Reduce,
+        Kernel::Movement,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Unary => "unary",
+            Kernel::Binary => "binary",
+            Kernel::Fill => "fill",
+            Kernel::Random => "random",
+            Kernel::Matmul => "matmul",
+            Kernel::Conv => "conv",
+            Kernel::Pool => "pool",
+            Kernel::Reduce => "reduce",
+            Kernel::Movement => "movement",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Kernel::Unary => include_str!("../../../../shaders/unary.wgsl"),
+            Kernel::Binary => include_str!("../../../../shaders/binary.wgsl"),
+            Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
+            Kernel::Random => include_str!("../../../../shaders/random.wgsl"),
+            Kernel::Matmul => include_str!("../../../../shaders/matmul.wgsl"),
+            Kernel::Conv => include_str!("../../../../shaders/conv.wgsl"),
+            Kernel::Pool => include_str!("../../../../shaders/pool.wgsl"),
+            Kernel::Reduce => include_str!("../../../../shaders/reduce.wgsl"),
+            Kernel::Movement => include_str!("../../../../shaders/movement.wgsl"),
+        }
+    }
+}
+
+/// Invocations per workgroup of the 1-D kernels (`@workgroup_size(256)` in their WGSL).
+pub(crate) const WG: u64 = 256;
+
+/// Workgroups needed to cover `n` elements with 1-D kernels.
+pub(crate) fn groups(n: usize) -> u64 {
+    (n as u64).div_ceil(WG)
+}
+
+/// Row-major strides of a contiguous shape.
+pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Max rank of the strided kernels (binary broadcast, copy); params carry arrays of this length.
+pub const MAX_DIMS: usize = 8;
+
+/// Packs a shape-like list into a fixed-size params array.
+pub(crate) fn pack(vals: &[usize]) -> [u32; MAX_DIMS] {
+    let mut out = [0u32; MAX_DIMS];
+    for (o, &v) in out.iter_mut().zip(vals) {
+        *o = v as u32;
+    }
+    out
+}

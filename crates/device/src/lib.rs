@@ -1,0 +1,26 @@
+//! wgrad's device crate: the wgpu context, buffer pool, pipeline cache, and one launcher per WGSL
+//! kernel family in `shaders/`.
+//!
+//! ```no_run
+//! use wgrad_device::{Device, GpuArray, BinaryOp};
+//! let dev = Device::new()?;
+//! let a = GpuArray::from_slice(&dev, &[1.0f32, 2.0, 3.0], &[3])?;
+//! let b = GpuArray::from_slice(&dev, &[10.0f32], &[1])?;
+//! assert_eq!(a.binary(BinaryOp::Add, &b)?.to_vec::<f32>()?, vec![11.0, 12.0, 13.0]);
+//! # Ok::<(), wgrad_device::DeviceError>(())
+//! ```
+
+mod array;
+mod context;
+mod error;
+pub mod kernels;
+mod pool;
+
+pub use array::{DType, Element, GpuArray};
+pub use context::{AdapterSummary, Device, DeviceInfo, enumerate_adapters};
+pub use error::{DeviceError, Result};
+pub use kernels::random::{Distribution, threefry2x32};
+pub use kernels::binary::broadcast_shapes;
+pub use kernels::{BinaryOp, Conv2dParams, Kernel, Pool2dParams, ReduceOp, Transpose, UnaryOp};
+pub use pool::MemoryStats;
+pub use wgpu::{Features, Limits};

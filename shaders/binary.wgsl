@@ -1,0 +1,123 @@
+// Element-wise binary ops with NumPy broadcasting, and the ternary `where`.
+// The op is the override constant OP (see BinaryOp in crates/device/src/kernels/binary.rs).
+// Broadcast inputs come with stride 0 on the broadcast dims; `same` is the fast path when every
+// operand is contiguous with the output's shape.
+
+struct Params {
+    n: u32,
+    rank: u32,
+    _p0: u32,
+    _p1: u32,
+    shape: array<u32, 8>,
+    sa: array<u32, 8>,
+    sb: array<u32, 8>,
+    sc: array<u32, 8>,
+}
+
+@group(0) @binding(0) var<storage, read> p: Params;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> c: array<f32>;
+
+override OP: u32 = 0u;
+
+fn powf(x: f32, e: f32) -> f32 {
+    if (e == 0.0) {
+        return 1.0;
+    }
+    if (x >= 0.0) {
+        return pow(x, e);
+    }
+    if (fract(e) != 0.0) {
+        var nan_bits = 0x7fc00000u;  // a runtime NaN (a constant NaN is a WGSL error)
+        return bitcast<f32>(nan_bits);
+    }
+    let m = pow(-x, e);
+    return select(m, -m, fract(e * 0.5) != 0.0);
+}
+
+fn apply(u: f32, v: f32) -> f32 {
+    switch OP {
+        case 0u: { return u + v; }
+        case 1u: { return u - v; }
+        case 2u: { return u * v; }
+        case 3u: { return u / v; }
+        case 4u: { return powf(u, v); }
+        case 5u: { return max(u, v); }
+        case 6u: { return min(u, v); }
+        case 7u: { return select(0.0, 1.0, u == v); }
+        case 8u: { return select(0.0, 1.0, u != v); }
+        case 9u: { return select(0.0, 1.0, u < v); }
+        case 10u: { return select(0.0, 1.0, u <= v); }
+        case 11u: { return select(0.0, 1.0, u > v); }
+        case 12u: { return select(0.0, 1.0, u >= v); }
+        default: { return u; }
+    }
+}
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
+}
+
+// a, b, y: [n], all the same shape
+@compute @workgroup_size(256)
+fn same(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i >= p.n) {
+        return;
+    }
+    y[i] = apply(a[i], b[i]);
+}
+
+// y: p.shape (rank p.rank); a, b read at strides p.sa, p.sb (0 where broadcast)
+@compute @workgroup_size(256)
+fn broadcast(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i >= p.n) {
+        return;
+    }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let k = rem % p.shape[d];
+        rem = rem / p.shape[d];
+        ia += k * p.sa[d];
+        ib += k * p.sb[d];
+    }
+    y[i] = apply(a[ia], b[ib]);
+}
+
+// y = where(c != 0, a, b); y: p.shape, c/a/b at strides p.sc, p.sa, p.sb
+@compute @workgroup_size(256)
+fn select3(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i >= p.n) {
+        return;
+    }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    var ic = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let k = rem % p.shape[d];
+        rem = rem / p.shape[d];
+        ia += k * p.sa[d];
+        ib += k * p.sb[d];
+        ic += k * p.sc[d];
+    }
+    y[i] = select(b[ib], a[ia], c[ic] != 0.0);
+}

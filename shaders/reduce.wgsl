@@ -1,0 +1,158 @@
+// Reductions along one axis of a tensor viewed as [outer, len, inner]. Each invocation owns one
+// output and walks its part of the axis in index order, so the same input gives the same bits on
+// every run. Long axes are split in chunks (output [outer, nchunk, inner]) and reduced again by the
+// launcher: a two-stage reduction with a fixed shape-determined order.
+
+struct Params {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    chunk: u32,
+    nchunk: u32,
+    scale: f32,     // sum: multiplies the result (mean = sum * 1/len)
+    total: u32,     // outputs (reductions) or rows (softmax family)
+    _p0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> p: Params;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> yi: array<u32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+
+// 0 sum, 1 max, 2 min (reduce); 0 argmax, 1 argmin (arg); 0 softmax, 1 log_softmax (softmax)
+override OP: u32 = 0u;
+
+// Below every finite f32, so only -inf compares below it.
+const LOWEST: f32 = -3.4028234663852886e38;
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
+}
+
+// x: [outer, len, inner] -> y: [outer, nchunk, inner]
+@compute @workgroup_size(256)
+fn reduce(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let i = t % p.inner;
+    let c = (t / p.inner) % p.nchunk;
+    let o = t / (p.inner * p.nchunk);
+    let j0 = c * p.chunk;
+    let j1 = min(p.len, j0 + p.chunk);
+    let base = o * p.len * p.inner + i;
+    // max/min start from the chunk's first element (the launcher never makes an empty chunk).
+    var acc = select(x[base + j0 * p.inner], 0.0, OP == 0u);
+    for (var j = select(j0 + 1u, j0, OP == 0u); j < j1; j++) {
+        let v = x[base + j * p.inner];
+        if (OP == 0u) {
+            acc += v;
+        } else if (OP == 1u) {
+            acc = select(max(acc, v), v, v != v || acc != acc);
+        } else {
+            acc = select(min(acc, v), v, v != v || acc != acc);
+        }
+    }
+    if (OP == 0u) {
+        acc *= p.scale;
+    }
+    y[t] = acc;
+}
+
+// x: [outer, len, inner] -> yi: [outer, inner] u32, index of the first max (OP 0) or min (OP 1)
+@compute @workgroup_size(256)
+fn arg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let i = t % p.inner;
+    let o = t / p.inner;
+    let base = o * p.len * p.inner + i;
+    var best = x[base];
+    var best_j = 0u;
+    for (var j = 1u; j < p.len; j++) {
+        let v = x[base + j * p.inner];
+        let better = select(v > best, v < best, OP == 1u);
+        if (best == best && (better || v != v)) {
+            best = v;
+            best_j = j;
+        }
+    }
+    yi[t] = best_j;
+}
+
+// x, y: [outer, len, inner]; softmax (OP 0) or log-softmax (OP 1) along len, max-subtracted
+@compute @workgroup_size(256)
+fn softmax(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let i = t % p.inner;
+    let o = t / p.inner;
+    let base = o * p.len * p.inner + i;
+    var m = x[base];
+    for (var j = 1u; j < p.len; j++) {
+        m = max(m, x[base + j * p.inner]);
+    }
+    var s = 0.0;
+    for (var j = 0u; j < p.len; j++) {
+        s += exp(x[base + j * p.inner] - m);
+    }
+    if (OP == 0u) {
+        let r = 1.0 / s;
+        for (var j = 0u; j < p.len; j++) {
+            let k = base + j * p.inner;
+            y[k] = exp(x[k] - m) * r;
+        }
+    } else {
+        let ls = m + log(s);
+        for (var j = 0u; j < p.len; j++) {
+            let k = base + j * p.inner;
+            y[k] = x[k] - ls;
+        }
+    }
+}
+
+// x: [outer, len, inner] -> y: [outer, inner], log(sum(exp(x))) along len, max-subtracted
+@compute @workgroup_size(256)
+fn logsumexp(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let i = t % p.inner;
+    let o = t / p.inner;
+    let base = o * p.len * p.inner + i;
+    var m = x[base];
+    for (var j = 1u; j < p.len; j++) {
+        m = max(m, x[base + j * p.inner]);
+    }
+    if (m < LOWEST) {
+        y[t] = m;  // every element is -inf
+        return;
+    }
+    var s = 0.0;
+    for (var j = 0u; j < p.len; j++) {
+        s += exp(x[base + j * p.inner] - m);
+    }
+    y[t] = m + log(s);
+}
