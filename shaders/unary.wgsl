@@ -79,12 +79,6 @@ fn apply(v: f32) -> f32 {
         case 28u: { return select(0.0, 1.0, v == a); }
         case 29u: { return select(0.0, 1.0, v != a); }
         case 30u: { return powf(a, v); }                                      // scalar ** x
-        case 31u: {                                                           // d gelu / dv
-            let c = 0.7978845608028654;
-            let u = c * (v + 0.044715 * v * v * v);
-            let t = tanh_s(u);
-            return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * v * v);
-        }
         default: { return v; }
     }
 }

@@ -43,8 +43,6 @@ pub enum UnaryOp {
     NeScalar(f32),
     /// `s ** x`
     ScalarPow(f32),
-    /// Derivative of `Gelu`, fused (cheaper than composing it).
-    GeluGrad,
 }
 
 impl UnaryOp {
@@ -83,7 +81,6 @@ impl UnaryOp {
             EqScalar(a) => (28, a, 0.0),
             NeScalar(a) => (29, a, 0.0),
             ScalarPow(a) => (30, a, 0.0),
-            GeluGrad => (31, 0.0, 0.0),
         }
     }
 }

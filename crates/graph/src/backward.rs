@@ -1,0 +1,358 @@
+//! Every recorded op and its gradient rule, in one place.
+//!
+//! A rule maps the upstream gradient `g` (shape of the op's output `y`) to one gradient per input,
+//! written with Tensor ops: under `create_graph` the rules record themselves, so gradients can be
+//! differentiated again. Broadcasting is undone by one helper, `sum_to`.
+
+use wgrad_device::{BinaryOp, Conv2dParams, GpuArray, Pool2dParams, ReduceOp, Transpose, UnaryOp};
+
+use crate::error::{GraphError, Result};
+use crate::tensor::Tensor;
+
+pub(crate) enum Op {
+    Unary(UnaryOp, Tensor),
+    Binary(BinaryOp, Tensor, Tensor),
+    /// (condition, a, b); the condition gets no gradient.
+    Where(GpuArray, Tensor, Tensor),
+    Matmul(Tensor, Tensor, Transpose, Transpose),
+    Reduce {
+        op: ReduceOp,
+        x: Tensor,
+        axis: usize,
+        keepdim: bool,
+    },
+    Softmax(Tensor, usize),
+    LogSoftmax(Tensor, usize),
+    LogSumExp {
+        x: Tensor,
+        axis: usize,
+        keepdim: bool,
+    },
+    Reshape(Tensor),
+    Permute(Tensor, Vec<usize>),
+    BroadcastTo(Tensor),
+    Narrow {
+        x: Tensor,
+        dim: usize,
+        start: usize,
+    },
+    Pad(Tensor, Vec<(usize, usize)>),
+    Concat(Vec<Tensor>, usize),
+    IndexSelect {
+        x: Tensor,
+        dim: usize,
+        idx: GpuArray,
+    },
+    IndexAdd {
+        x: Tensor,
+        dim: usize,
+        idx: GpuArray,
+    },
+    Gather {
+        x: Tensor,
+        dim: usize,
+        idx: GpuArray,
+    },
+    ScatterAdd {
+        base: Tensor,
+        dim: usize,
+        idx: GpuArray,
+        src: Tensor,
+    },
+    Conv2d {
+        x: Tensor,
+        w: Tensor,
+        p: Conv2dParams,
+    },
+    Conv2dBackwardInput {
+        dy: Tensor,
+        w: Tensor,
+        p: Conv2dParams,
+    },
+    Conv2dBackwardWeight {
+        dy: Tensor,
+        x: Tensor,
+        p: Conv2dParams,
+    },
+    MaxPool2d {
+        x: Tensor,
+        argmax: GpuArray,
+        p: Pool2dParams,
+    },
+    /// dx of max pooling as an op of dy (linear in dy; its adjoint gathers at the argmax).
+    MaxPool2dBackward {
+        dy: Tensor,
+        argmax: GpuArray,
+    },
+    AvgPool2d(Tensor, Pool2dParams),
+    AvgPool2dBackward(Tensor, Pool2dParams),
+}
+
+impl Op {
+    /// The inputs, in the order `rule` returns their gradients.
+    pub(crate) fn inputs(&self) -> Vec<&Tensor> {
+        use Op::*;
+        match self {
+            Unary(_, x) | Reshape(x) | Permute(x, _) | BroadcastTo(x) | Softmax(x, _) | LogSoftmax(x, _) => vec![x],
+            Binary(_, a, b) | Where(_, a, b) | Matmul(a, b, _, _) => vec![a, b],
+            Reduce { x, .. } | LogSumExp { x, .. } | Narrow { x, .. } | Pad(x, _) => vec![x],
+            Concat(xs, _) => xs.iter().collect(),
+            IndexSelect { x, .. } | IndexAdd { x, .. } | Gather { x, .. } => vec![x],
+            ScatterAdd { base, src, .. } => vec![base, src],
+            Conv2d { x, w, .. } => vec![x, w],
+            Conv2dBackwardInput { dy, w, .. } => vec![dy, w],
+            Conv2dBackwardWeight { dy, x, .. } => vec![dy, x],
+            MaxPool2d { x, .. } | AvgPool2d(x, _) => vec![x],
+            MaxPool2dBackward { dy, .. } | AvgPool2dBackward(dy, _) => vec![dy],
+        }
+    }
+}
+
+/// Sums a broadcast gradient back to `shape`: over leading dims, then over dims where `shape` is 1.
+pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape() == shape {
+        return Ok(g.clone());
+    }
+    let mut t = g.clone();
+    while t.rank() > shape.len() {
+        t = t.sum(0, false)?;
+    }
+    for (d, &s) in shape.iter().enumerate() {
+        if s == 1 && t.shape()[d] != 1 {
+            t = t.sum(d as isize, true)?;
+        }
+    }
+    t.reshape(shape)
+}
+
+/// `g` with the reduced `axis` restored (size 1) and broadcast back to `shape`.
+fn expand_back(g: &Tensor, shape: &[usize], axis: usize, keepdim: bool) -> Result<Tensor> {
+    let g = if keepdim { g.clone() } else { g.unsqueeze(axis)? };
+    g.broadcast_to(shape)
+}
+
+fn flip(t: Transpose) -> Transpose {
+    match t {
+        Transpose::No => Transpose::Yes,
+        Transpose::Yes => Transpose::No,
+    }
+}
+
+/// d/dx of a unary op, as a tensor to multiply the upstream gradient by.
+fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    use UnaryOp::*;
+    match op {
+        Neg => x.ones_like()?.neg(),
+        Abs => x.sign(),
+        Exp => Ok(y.clone()),
+        Log => x.recip(),
+        Sqrt => y.recip()?.mul_scalar(0.5),
+        Rsqrt => y.powf(3.0)?.mul_scalar(-0.5),
+        Recip => y.square()?.neg(),
+        Square => x.mul_scalar(2.0),
+        Sin => x.cos(),
+        Cos => x.sin()?.neg(),
+        Relu => x.gt_scalar(0.0),
+        LeakyRelu(a) => x.gt_scalar(0.0)?.mul_scalar(1.0 - a)?.add_scalar(a),
+        // y + a on the negative side, 1 on the positive side.
+        Elu(a) => {
+            let pos = x.gt_scalar(0.0)?;
+            pos.where_(&x.ones_like()?, &y.add_scalar(a)?)
+        }
+        Gelu => {
+            // y = x/2 (1 + tanh u), u = c (x + k x^3):
+            // y' = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) c (1 + 3k x^2)
+            let (c, k) = (0.797_884_6_f32, 0.044_715_f32);
+            let x2 = x.square()?;
+            let u = x.mul(&x2.mul_scalar(k)?.add_scalar(1.0)?)?.mul_scalar(c)?;
+            let t = u.tanh()?;
+            let a = t.add_scalar(1.0)?.mul_scalar(0.5)?;
+            let du = x2.mul_scalar(3.0 * k)?.add_scalar(1.0)?.mul_scalar(c)?;
+            let b = x.mul(&t.square()?.neg()?.add_scalar(1.0)?)?.mul(&du)?.mul_scalar(0.5)?;
+            a.add(&b)
+        }
+        Sigmoid => y.mul(&y.neg()?.add_scalar(1.0)?),
+        Tanh => y.square()?.neg()?.add_scalar(1.0),
+        Softplus => x.sigmoid(),
+        AddScalar(_) => x.ones_like(),
+        MulScalar(s) => Tensor::full(x.shape(), s, x.device()),
+        PowScalar(p) => x.powf(p - 1.0)?.mul_scalar(p),
+        MaxScalar(s) => x.gt_scalar(s),
+        MinScalar(s) => x.lt_scalar(s),
+        Clamp(lo, hi) => x
+            .array()
+            .unary(UnaryOp::GeScalar(lo))?
+            .binary(BinaryOp::Mul, &x.array().unary(UnaryOp::LeScalar(hi))?)
+            .map(Tensor::from_array)
+            .map_err(Into::into),
+        ScalarPow(s) => y.mul_scalar(s.ln()),
+        // Piecewise constant: zero almost everywhere.
+        Sign | GtScalar(_) | GeScalar(_) | LtScalar(_) | LeScalar(_) | EqScalar(_) | NeScalar(_) => {
+            x.zeros_like()
+        }
+    }
+}
+
+/// One gradient per input of `op` (None where no gradient flows), given the output `y` and the
+/// upstream gradient `g`.
+pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    use Op::*;
+    Ok(match op {
+        Unary(u, x) => vec![Some(g.mul(&unary_derivative(*u, x, y)?)?)],
+
+        Binary(b, x1, x2) => {
+            let (ga, gb) = match b {
+                BinaryOp::Add => (g.clone(), g.clone()),
+                BinaryOp::Sub => (g.clone(), g.neg()?),
+                BinaryOp::Mul => (g.mul(x2)?, g.mul(x1)?),
+                BinaryOp::Div => (g.div(x2)?, g.mul(y)?.div(x2)?.neg()?),
+                BinaryOp::Pow => (
+                    g.mul(x2)?.mul(&x1.pow(&x2.add_scalar(-1.0)?)?)?,
+                    g.mul(y)?.mul(&x1.log()?)?,
+                ),
+                // Ties split the gradient evenly, like PyTorch's maximum/minimum.
+                BinaryOp::Max | BinaryOp::Min => {
+                    let (win, lose) = if *b == BinaryOp::Max { (x1.gt(x2)?, x1.lt(x2)?) } else { (x1.lt(x2)?, x1.gt(x2)?) };
+                    let tie = x1.eq(x2)?.mul_scalar(0.5)?;
+                    (g.mul(&win.add(&tie)?)?, g.mul(&lose.add(&tie)?)?)
+                }
+                BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                    return Err(GraphError::BackwardNotSupported { op: "comparison" });
+                }
+            };
+            vec![Some(sum_to(&ga, x1.shape())?), Some(sum_to(&gb, x2.shape())?)]
+        }
+
+        Where(cond, a, b) => {
+            let c = Tensor::from_array(cond.clone());
+            let z = Tensor::zeros(&[], g.device())?;
+            vec![
+                Some(sum_to(&c.where_(g, &z)?, a.shape())?),
+                Some(sum_to(&c.where_(&z, g)?, b.shape())?),
+            ]
+        }
+
+        Matmul(a, b, ta, tb) => {
+            // y = op(a) op(b); see the derivation in the matmul tests.
+            let ga = match ta {
+                Transpose::No => g.matmul_t(b, Transpose::No, flip(*tb))?,
+                Transpose::Yes => b.matmul_t(g, *tb, Transpose::Yes)?,
+            };
+            let gb = match tb {
+                Transpose::No => a.matmul_t(g, flip(*ta), Transpose::No)?,
+                Transpose::Yes => g.matmul_t(a, Transpose::Yes, *ta)?,
+            };
+            vec![Some(sum_to(&ga, a.shape())?), Some(sum_to(&gb, b.shape())?)]
+        }
+
+        Reduce { op, x, axis, keepdim } => {
+            let ge = expand_back(g, x.shape(), *axis, *keepdim)?;
+            vec![Some(match op {
+                ReduceOp::Sum => ge,
+                ReduceOp::Mean => ge.mul_scalar(1.0 / x.shape()[*axis] as f32)?,
+                ReduceOp::Max | ReduceOp::Min => {
+                    let ye = expand_back(&y.detach(), x.shape(), *axis, *keepdim)?;
+                    let mask = x.eq(&ye)?;
+                    let count = mask.sum(*axis as isize, true)?;
+                    ge.mul(&mask.div(&count)?)?
+                }
+            })]
+        }
+
+        Softmax(_, axis) => {
+            let gy = g.mul(y)?;
+            vec![Some(gy.sub(&y.mul(&gy.sum(*axis as isize, true)?)?)?)]
+        }
+        LogSoftmax(_, axis) => vec![Some(g.sub(&y.exp()?.mul(&g.sum(*axis as isize, true)?)?)?)],
+        LogSumExp { x, axis, keepdim } => {
+            let ye = expand_back(y, x.shape(), *axis, *keepdim)?;
+            let ge = expand_back(g, x.shape(), *axis, *keepdim)?;
+            vec![Some(ge.mul(&x.sub(&ye)?.exp()?)?)]
+        }
+
+        Reshape(x) => vec![Some(g.reshape(x.shape())?)],
+        Permute(_, dims) => {
+            let mut inv = vec![0; dims.len()];
+            for (i, &d) in dims.iter().enumerate() {
+                inv[d] = i;
+            }
+            vec![Some(g.permute(&inv)?)]
+        }
+        BroadcastTo(x) => vec![Some(sum_to(g, x.shape())?)],
+        Narrow { x, dim, start } => {
+            let mut pads = vec![(0, 0); x.rank()];
+            pads[*dim] = (*start, x.shape()[*dim] - start - g.shape()[*dim]);
+            vec![Some(g.pad(&pads)?)]
+        }
+        Pad(x, pads) => {
+            let mut t = g.clone();
+            for (d, &(before, _)) in pads.iter().enumerate() {
+                t = t.narrow(d as isize, before, x.shape()[d])?;
+            }
+            vec![Some(t)]
+        }
+        Concat(xs, dim) => {
+            let mut at = 0;
+            let mut out = Vec::with_capacity(xs.len());
+            for x in xs {
+                let len = x.shape()[*dim];
+                out.push(Some(g.narrow(*dim as isize, at, len)?));
+                at += len;
+            }
+            out
+        }
+        IndexSelect { x, dim, idx } => {
+            let idx = Tensor::from_array(idx.clone());
+            vec![Some(g.index_add(*dim as isize, &idx, x.shape()[*dim])?)]
+        }
+        IndexAdd { dim, idx, .. } => {
+            let idx = Tensor::from_array(idx.clone());
+            vec![Some(g.index_select(*dim as isize, &idx)?)]
+        }
+        Gather { x, dim, idx } => {
+            let idx = Tensor::from_array(idx.clone());
+            vec![Some(x.zeros_like()?.scatter_add(*dim as isize, &idx, g)?)]
+        }
+        ScatterAdd { dim, idx, .. } => {
+            let idx = Tensor::from_array(idx.clone());
+            vec![Some(g.clone()), Some(g.gather(*dim as isize, &idx)?)]
+        }
+
+        // L = <g, conv(x, w)>:  dL/dx = conv_bwd_input(g, w), dL/dw = conv_bwd_weight(g, x).
+        Conv2d { x, w, p } => vec![
+            Some(g.conv2d_backward_input(w, x.shape(), p)?),
+            Some(g.conv2d_backward_weight(x, w.shape(), p)?),
+        ],
+        // y = bwd_input(dy, w); <g, y> = <conv(g, w), dy>: d/ddy = conv(g, w), d/dw = bwd_weight(dy, g).
+        Conv2dBackwardInput { dy, w, p } => vec![
+            Some(g.conv2d(w, p)?),
+            Some(dy.conv2d_backward_weight(g, w.shape(), p)?),
+        ],
+        // y = bwd_weight(dy, x); <g, y> = <dy, conv(x, g)>: d/ddy = conv(x, g), d/dx = bwd_input(dy, g).
+        Conv2dBackwardWeight { dy, x, p } => vec![
+            Some(x.conv2d(g, p)?),
+            Some(dy.conv2d_backward_input(g, x.shape(), p)?),
+        ],
+
+        MaxPool2d { x, argmax, p } => {
+            let dx = g.array().max_pool2d_backward(argmax, x.shape(), p)?;
+            vec![Some(Tensor::from_op(dx, &[g], || MaxPool2dBackward {
+                dy: g.clone(),
+                argmax: argmax.clone(),
+            }))]
+        }
+        // dx = scatter of dy at the argmax; its adjoint gathers g at the argmax in each plane.
+        MaxPool2dBackward { dy, argmax } => {
+            let (s, a) = (g.shape(), argmax.shape());
+            let planes = s[0] * s[1];
+            let idx = Tensor::from_array(argmax.reshape(&[planes, a[2] * a[3]])?);
+            let gg = g.reshape(&[planes, s[2] * s[3]])?.gather(1, &idx)?;
+            vec![Some(gg.reshape(dy.shape())?)]
+        }
+        AvgPool2d(x, p) => {
+            let dx = g.array().avg_pool2d_backward(x.shape(), p)?;
+            vec![Some(Tensor::from_op(dx, &[g], || AvgPool2dBackward(g.clone(), *p)))]
+        }
+        AvgPool2dBackward(_, p) => vec![Some(g.avg_pool2d(p)?)],
+    })
+}
