@@ -109,6 +109,24 @@ impl GpuArray {
         Ok(a)
     }
 
+    /// Overwrites this array's storage in place with host data of the same length (loading a
+    /// checkpoint). Every handle sharing the storage sees the new values.
+    pub fn write<T: Element>(&self, data: &[T]) -> Result<()> {
+        self.expect_dtype("write", T::DTYPE)?;
+        if data.len() != self.numel() {
+            return Err(DeviceError::InvalidShape {
+                op: "write",
+                shape: self.shape.clone(),
+                reason: format!("{} values given", data.len()),
+            });
+        }
+        if !data.is_empty() {
+            self.dev.flush()?;
+            self.dev.queue().write_buffer(self.buf.raw(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
     /// Reads the array back to the host. This is the only call that waits on the GPU.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype {

@@ -239,6 +239,12 @@ impl Tensor {
         Ok(self.0.data.to_vec::<T>()?)
     }
 
+    /// Overwrites the values in place (e.g. loading a checkpoint into a model's parameters).
+    /// Not recorded: call it outside of a graph you will differentiate.
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        Ok(self.0.data.write(data)?)
+    }
+
     /// The value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
