@@ -8,13 +8,21 @@ use wgrad::graph::{Tensor, grad, hessian, hvp};
 
 fn f(x: &Tensor) -> wgrad::graph::Result<Tensor> {
     let (x1, x2, x3) = (x.narrow(0, 0, 1)?, x.narrow(0, 1, 1)?, x.narrow(0, 2, 1)?);
-    x1.mul(&x2)?.mul_scalar(2.0)?.sub(&x3.mul(&x1.log()?)?)?.sub(&x3.recip()?)?.sum_all()
+    x1.mul(&x2)?
+        .mul_scalar(2.0)?
+        .sub(&x3.mul(&x1.log()?)?)?
+        .sub(&x3.recip()?)?
+        .sum_all()
 }
 
 fn main() -> Result<()> {
     env_logger::init();
     let dev = wgrad::Device::new()?;
-    println!("adapter: {} ({})", dev.info().adapter.name, dev.info().adapter.backend);
+    println!(
+        "adapter: {} ({})",
+        dev.info().adapter.name,
+        dev.info().adapter.backend
+    );
     let point = [1.5f32, 2.0, 0.5];
     let x = Tensor::from_vec(point.to_vec(), &[3], &dev)?.requires_grad();
     let y = f(&x)?;
@@ -42,6 +50,9 @@ fn main() -> Result<()> {
         -2.0 / (x3 * x3 * x3)
     );
     let v = Tensor::from_vec(vec![1.0, 0.0, 0.0], &[3], &dev)?;
-    println!("H·e1 (hvp, without forming H) = {:.6?}", hvp(f, &x, &v)?.to_vec()?);
+    println!(
+        "H·e1 (hvp, without forming H) = {:.6?}",
+        hvp(f, &x, &v)?.to_vec()?
+    );
     Ok(())
 }

@@ -23,6 +23,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> fi: array<f32>;
 @group(0) @binding(4) var<storage, read> argi: array<u32>;
 
+// NaN test on the bits: WGSL lets compilers assume floats are never NaN, so `v != v` may be folded
+// to false (Mesa's lavapipe does).
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
@@ -57,7 +63,7 @@ fn max_forward(
             let j = u32(iy) * p.w + u32(ix);
             let v = fi[pl * p.h * p.w + j];
             // The first maximum wins; a NaN wins and stays, like PyTorch.
-            if (!found || v > best || (v != v && best == best)) {
+            if (!found || (!is_nan(best) && (v > best || is_nan(v)))) {
                 best = v;
                 best_i = j;
                 found = true;

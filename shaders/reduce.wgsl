@@ -22,8 +22,11 @@ struct Params {
 // 0 sum, 1 max, 2 min (reduce); 0 argmax, 1 argmin (arg); 0 softmax, 1 log_softmax (softmax)
 override OP: u32 = 0u;
 
-// Below every finite f32, so only -inf compares below it.
-const LOWEST: f32 = -3.4028234663852886e38;
+// NaN test on the bits: WGSL lets compilers assume floats are never NaN, so `v != v` may be folded
+// to false (Mesa's lavapipe does, inside max/min selects).
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
@@ -53,9 +56,10 @@ fn reduce(
         if (OP == 0u) {
             acc += v;
         } else if (OP == 1u) {
-            acc = select(max(acc, v), v, v != v || acc != acc);
+            // A NaN already in acc stays; a NaN in v replaces acc (NaN propagates, like PyTorch).
+            acc = select(select(max(acc, v), v, is_nan(v)), acc, is_nan(acc));
         } else {
-            acc = select(min(acc, v), v, v != v || acc != acc);
+            acc = select(select(min(acc, v), v, is_nan(v)), acc, is_nan(acc));
         }
     }
     if (OP == 0u) {
@@ -83,7 +87,7 @@ fn arg(
     for (var j = 1u; j < p.len; j++) {
         let v = x[base + j * p.inner];
         let better = select(v > best, v < best, OP == 1u);
-        if (best == best && (better || v != v)) {
+        if (!is_nan(best) && (better || is_nan(v))) {
             best = v;
             best_j = j;
         }
@@ -146,8 +150,10 @@ fn logsumexp(
     for (var j = 1u; j < p.len; j++) {
         m = max(m, x[base + j * p.inner]);
     }
-    if (m < LOWEST) {
-        y[t] = m;  // every element is -inf
+    if ((bitcast<u32>(m) & 0x7fffffffu) >= 0x7f800000u) {
+        // m = -inf: every element is -inf; m = +inf: the sum is +inf (not inf - inf = NaN). Tested
+        // on the bits, as WGSL lets compilers assume floats are finite.
+        y[t] = m;
         return;
     }
     var s = 0.0;

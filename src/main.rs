@@ -1,19 +1,126 @@
-//! The `wgrad` command line: `wgrad info` (and training and benchmarks as they land).
+//! The `wgrad` command line: `info`, `train`, `eval`. Thin: it parses, builds a model from the
+//! models crate, and reports.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use wgrad::Device;
+use wgrad::graph::Tensor;
+use wgrad::models::checkpoint;
+use wgrad::models::data::{self, DataLoader, Dataset, LoaderConfig, Normalize, Split};
+use wgrad::models::nn::{Initializer, Module};
+use wgrad::models::optim::{self, Optimizer};
+use wgrad::models::report::{self, EpochMetrics};
+use wgrad::models::train::{Progress, evaluate, train_epoch};
+use wgrad::models::zoo::Classifier;
 
 #[derive(Parser)]
-#[command(name = "wgrad", version, about = "Deep learning on any GPU through wgpu")]
+#[command(
+    name = "wgrad",
+    version,
+    about = "Deep learning on any GPU through wgpu"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DatasetArg {
+    Mnist,
+    FashionMnist,
+}
+
+impl DatasetArg {
+    fn dataset(self) -> Dataset {
+        match self {
+            DatasetArg::Mnist => Dataset::Mnist,
+            DatasetArg::FashionMnist => Dataset::FashionMnist,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ModelArg {
+    /// Softmax regression: one linear layer on the pixels
+    Softmax,
+    /// Multi-layer perceptron 784-512-256-10, ReLU, dropout 0.2
+    Mlp,
+    /// Conv 32 3x3, pool, conv 64 3x3, pool, linear
+    Cnn,
+    /// Small residual net with batch norm
+    Resnet,
+}
+
+impl ModelArg {
+    fn classifier(self) -> Classifier {
+        match self {
+            ModelArg::Softmax => Classifier::Softmax,
+            ModelArg::Mlp => Classifier::Mlp,
+            ModelArg::Cnn => Classifier::Cnn,
+            ModelArg::Resnet => Classifier::Resnet,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum OptimizerArg {
+    Gd,
+    Sgd,
+    Nesterov,
+    Adagrad,
+    Rmsprop,
+    Adam,
+    Adamw,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The model to train
+    model: ModelArg,
+    #[arg(long, value_enum, default_value = "mnist")]
+    dataset: DatasetArg,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Learning rate (default: 1e-3 for Adam-like optimisers, 0.05 otherwise)
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerArg,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder: checkpoint.safetensors, metrics.jsonl, curve.png
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Print one JSON object per epoch instead of text and a progress bar
+    #[arg(long)]
+    json: bool,
+    /// Continue the run in --out from its last checkpoint
+    #[arg(long)]
+    resume: bool,
+    /// Train on the first N training images only (quick runs)
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// List every adapter wgpu finds and show the one wgrad picks, with its limits and features.
     Info,
+    /// Train an image classifier on MNIST or Fashion-MNIST.
+    Train(TrainArgs),
+    /// Report test accuracy of a checkpoint written by `train`.
+    Eval {
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+    },
 }
 
 fn info() -> Result<()> {
@@ -25,14 +132,23 @@ fn info() -> Result<()> {
             a.name, a.backend, a.device_type, a.driver, a.driver_info
         );
     }
-    let dev = wgrad::Device::new()?;
+    let dev = Device::new()?;
     let info = dev.info();
     let l = &info.limits;
     println!("chosen: {} ({})", info.adapter.name, info.adapter.backend);
-    println!("  driver: {} {}", info.adapter.driver, info.adapter.driver_info);
-    println!("  max storage binding: {} bytes", l.max_storage_buffer_binding_size);
+    println!(
+        "  driver: {} {}",
+        info.adapter.driver, info.adapter.driver_info
+    );
+    println!(
+        "  max storage binding: {} bytes",
+        l.max_storage_buffer_binding_size
+    );
     println!("  max buffer size: {} bytes", l.max_buffer_size);
-    println!("  max workgroups per dimension: {}", l.max_compute_workgroups_per_dimension);
+    println!(
+        "  max workgroups per dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
     println!(
         "  max workgroup size: {} x {} x {} ({} invocations)",
         l.max_compute_workgroup_size_x,
@@ -40,9 +156,277 @@ fn info() -> Result<()> {
         l.max_compute_workgroup_size_z,
         l.max_compute_invocations_per_workgroup
     );
-    println!("  workgroup memory: {} bytes", l.max_compute_workgroup_storage_size);
-    println!("  storage buffers per stage: {}", l.max_storage_buffers_per_shader_stage);
+    println!(
+        "  workgroup memory: {} bytes",
+        l.max_compute_workgroup_storage_size
+    );
+    println!(
+        "  storage buffers per stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
     println!("  features: {:?}", info.features);
+    Ok(())
+}
+
+fn make_optimizer(kind: OptimizerArg, lr: Option<f32>) -> Box<dyn Optimizer> {
+    let adaptive = matches!(
+        kind,
+        OptimizerArg::Adam | OptimizerArg::Adamw | OptimizerArg::Rmsprop | OptimizerArg::Adagrad
+    );
+    let lr = lr.unwrap_or(if adaptive { 1e-3 } else { 0.05 });
+    match kind {
+        OptimizerArg::Gd => Box::new(optim::GradientDescent::new(lr)),
+        OptimizerArg::Sgd => Box::new(optim::Sgd::new(lr).with_momentum(0.9)),
+        OptimizerArg::Nesterov => {
+            Box::new(optim::Sgd::new(lr).with_momentum(0.9).with_nesterov(true))
+        }
+        OptimizerArg::Adagrad => Box::new(optim::AdaGrad::new(lr)),
+        OptimizerArg::Rmsprop => Box::new(optim::RmsProp::new(lr)),
+        OptimizerArg::Adam => Box::new(optim::Adam::new(lr)),
+        OptimizerArg::Adamw => Box::new(optim::AdamW::new(lr)),
+    }
+}
+
+fn model_state(model: &dyn Module, opt: &dyn Optimizer) -> Result<Vec<(String, Tensor)>> {
+    let mut s: Vec<_> = model
+        .named_state()
+        .into_iter()
+        .map(|(n, t)| (format!("model.{n}"), t))
+        .collect();
+    s.extend(
+        opt.state_tensors()?
+            .into_iter()
+            .map(|(n, t)| (format!("optim.{n}"), t)),
+    );
+    Ok(s)
+}
+
+/// The optimiser's saved state as tensors on `dev`.
+fn optimizer_state(ckpt: &checkpoint::Checkpoint, dev: &Device) -> Result<Vec<(String, Tensor)>> {
+    use wgrad::models::checkpoint::TensorData;
+    ckpt.with_prefix("optim.")
+        .tensors
+        .iter()
+        .map(|(name, st)| {
+            let t = match &st.data {
+                TensorData::F32(v) => Tensor::from_slice(v, &st.shape, dev)?,
+                TensorData::U32(v) => Tensor::from_slice(v, &st.shape, dev)?,
+                TensorData::I32(v) => Tensor::from_slice(v, &st.shape, dev)?,
+            };
+            Ok((name.clone(), t))
+        })
+        .collect()
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let dataset = a.dataset.dataset();
+    let kind = a.model.classifier();
+    let dev = Device::new()?;
+    let root = data::data_root();
+    let mut train_set = data::load(&root, dataset, Split::Train)?;
+    if let Some(k) = a.limit {
+        train_set = train_set.take(k);
+    }
+    let test_set = data::load(&root, dataset, Split::Test)?;
+    let chw = [train_set.channels, train_set.height, train_set.width];
+    let mut init = Initializer::new(&dev, a.seed);
+    let mut model = kind.build(&mut init, chw, train_set.classes, a.seed)?;
+    let mut opt = make_optimizer(a.optimizer, a.lr);
+    let base_lr = opt.lr();
+
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let ckpt_path = a.out.join("checkpoint.safetensors");
+    let metrics_path = a.out.join("metrics.jsonl");
+    let mut history: Vec<EpochMetrics> = Vec::new();
+    let mut start_epoch = 0;
+    if a.resume {
+        let ckpt = checkpoint::load(&ckpt_path)?;
+        let meta = &ckpt.metadata;
+        for (key, want) in [("model", kind.name()), ("dataset", dataset.name())] {
+            if meta.get(key).map(String::as_str) != Some(want) {
+                bail!(
+                    "{} holds {key} {:?}, not {want}",
+                    ckpt_path.display(),
+                    meta.get(key)
+                );
+            }
+        }
+        ckpt.with_prefix("model.")
+            .restore_into(&model.named_state())?;
+        opt.load_state_tensors(&optimizer_state(&ckpt, &dev)?)?;
+        start_epoch = meta
+            .get("epoch")
+            .context("checkpoint has no epoch")?
+            .parse()?;
+        history = report::read_jsonl(&metrics_path)?;
+        history.truncate(start_epoch);
+        report::write_jsonl(&metrics_path, &history)?;
+        eprintln!(
+            "resuming {} at epoch {}",
+            ckpt_path.display(),
+            start_epoch + 1
+        );
+    } else if metrics_path.exists() {
+        std::fs::remove_file(&metrics_path)?;
+    }
+
+    let normalize = Normalize::for_dataset(dataset);
+    let loader = DataLoader::new(
+        &train_set,
+        LoaderConfig::new(a.batch_size)
+            .seed(a.seed)
+            .normalize(normalize.clone()),
+    )?;
+    if !a.json {
+        println!(
+            "training {} on {} ({} train / {} test images) with {:?} lr {} on {} ({})",
+            kind.name(),
+            dataset.name(),
+            train_set.n,
+            test_set.n,
+            a.optimizer,
+            base_lr,
+            dev.info().adapter.name,
+            dev.info().adapter.backend
+        );
+    }
+    for epoch in start_epoch..a.epochs {
+        let t0 = Instant::now();
+        let pb = if a.json {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(loader.num_batches() as u64)
+        };
+        pb.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")?
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(format!("{}/{}", epoch + 1, a.epochs));
+        let mut on_progress = |p: Progress| {
+            pb.set_position(p.step as u64);
+            pb.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.0} ex/s",
+                p.loss,
+                100.0 * p.acc,
+                p.examples_per_s
+            ));
+        };
+        let tr = train_epoch(
+            model_dyn(&mut model),
+            opt.as_mut(),
+            &loader,
+            epoch,
+            20,
+            &dev,
+            &mut on_progress,
+        )?;
+        pb.finish_and_clear();
+        let te = evaluate(
+            model_dyn(&mut model),
+            &test_set,
+            256,
+            Some(normalize.clone()),
+            &dev,
+        )?;
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: tr.loss,
+            train_acc: Some(tr.acc),
+            test_loss: te.loss,
+            test_acc: Some(te.acc),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if a.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            println!(
+                "epoch {:>3}: train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.1}s",
+                m.epoch,
+                m.train_loss,
+                100.0 * tr.acc,
+                m.test_loss,
+                100.0 * te.acc,
+                m.seconds
+            );
+        }
+        report::append_jsonl(&metrics_path, &m)?;
+        history.push(m);
+        report::plot_curves(
+            &a.out.join("curve.png"),
+            &history,
+            &format!("{} on {}", kind.name(), dataset.name()),
+        )?;
+        let meta = BTreeMap::from([
+            ("model".to_string(), kind.name().to_string()),
+            ("dataset".to_string(), dataset.name().to_string()),
+            ("epoch".to_string(), (epoch + 1).to_string()),
+            ("seed".to_string(), a.seed.to_string()),
+            (
+                "optimizer".to_string(),
+                format!("{:?}", a.optimizer).to_lowercase(),
+            ),
+            ("lr".to_string(), base_lr.to_string()),
+            ("batch_size".to_string(), a.batch_size.to_string()),
+        ]);
+        checkpoint::save(&ckpt_path, &model_state(&model, opt.as_ref())?, &meta)?;
+    }
+    if !a.json {
+        println!(
+            "wrote {}, {}, {}",
+            ckpt_path.display(),
+            metrics_path.display(),
+            a.out.join("curve.png").display()
+        );
+    }
+    Ok(())
+}
+
+fn model_dyn(m: &mut wgrad::models::nn::Sequential) -> &mut dyn Module {
+    m
+}
+
+fn eval(path: &Path, batch_size: usize) -> Result<()> {
+    let ckpt = checkpoint::load(path)?;
+    let meta = &ckpt.metadata;
+    let name = meta.get("model").context("checkpoint has no model name")?;
+    let kind = Classifier::from_name(name).with_context(|| format!("unknown model {name:?}"))?;
+    let dataset = match meta.get("dataset").map(String::as_str) {
+        Some("mnist") => Dataset::Mnist,
+        Some("fashion-mnist") => Dataset::FashionMnist,
+        other => bail!("unknown dataset {other:?} in {}", path.display()),
+    };
+    let seed: u64 = meta
+        .get("seed")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0);
+    let dev = Device::new()?;
+    let test_set = data::load(data::data_root(), dataset, Split::Test)?;
+    let mut init = Initializer::new(&dev, seed);
+    let mut model = kind.build(
+        &mut init,
+        [test_set.channels, test_set.height, test_set.width],
+        test_set.classes,
+        seed,
+    )?;
+    ckpt.with_prefix("model.")
+        .restore_into(&model.named_state())?;
+    let m = evaluate(
+        model_dyn(&mut model),
+        &test_set,
+        batch_size,
+        Some(Normalize::for_dataset(dataset)),
+        &dev,
+    )?;
+    println!(
+        "{} on {} test set: accuracy {:.2}% loss {:.4} ({} images, epoch {})",
+        kind.name(),
+        dataset.name(),
+        100.0 * m.acc,
+        m.loss,
+        m.examples,
+        meta.get("epoch").map(String::as_str).unwrap_or("?")
+    );
     Ok(())
 }
 
@@ -50,5 +434,10 @@ fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match Cli::parse().command {
         Command::Info => info(),
+        Command::Train(a) => train(a),
+        Command::Eval {
+            checkpoint,
+            batch_size,
+        } => eval(&checkpoint, batch_size),
     }
 }

@@ -51,7 +51,12 @@ pub(crate) fn numel(shape: &[usize]) -> usize {
 
 impl GpuArray {
     /// Allocates an uninitialised array (its contents are whatever the pool buffer held).
-    pub(crate) fn uninit(dev: &Device, op: &'static str, shape: &[usize], dtype: DType) -> Result<Self> {
+    pub(crate) fn uninit(
+        dev: &Device,
+        op: &'static str,
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Self> {
         let n = shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -104,7 +109,8 @@ impl GpuArray {
             // A buffer from the pool may still be read by recorded, unsubmitted work; a host write
             // would land before it, so submit that work first.
             dev.flush()?;
-            dev.queue().write_buffer(a.buf.raw(), 0, bytemuck::cast_slice(data));
+            dev.queue()
+                .write_buffer(a.buf.raw(), 0, bytemuck::cast_slice(data));
         }
         Ok(a)
     }
@@ -122,7 +128,9 @@ impl GpuArray {
         }
         if !data.is_empty() {
             self.dev.flush()?;
-            self.dev.queue().write_buffer(self.buf.raw(), 0, bytemuck::cast_slice(data));
+            self.dev
+                .queue()
+                .write_buffer(self.buf.raw(), 0, bytemuck::cast_slice(data));
         }
         Ok(())
     }

@@ -266,6 +266,9 @@ impl Device {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let info = DeviceInfo {
             adapter: summary,
             limits,
@@ -273,7 +276,7 @@ impl Device {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                pool: Arc::new(Pool::new(device.clone())),
+                pool: Arc::new(Pool::new(device.clone(), max_binding)),
                 device,
                 queue,
                 info,
@@ -379,7 +382,9 @@ impl Device {
         let Some(encoder) = encoder else { return };
         if !rec.params.is_empty() {
             // Written before this submission's commands run, after every earlier submission.
-            self.inner.queue.write_buffer(&self.inner.arena, 0, &rec.params);
+            self.inner
+                .queue
+                .write_buffer(&self.inner.arena, 0, &rec.params);
             rec.params.clear();
         }
         rec.dispatches = 0;
@@ -423,7 +428,10 @@ impl Device {
         if let Some(m) = caches.modules.get(&kernel) {
             return Ok(m.clone());
         }
-        let scope = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = self
+            .inner
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .inner
             .device
@@ -461,12 +469,15 @@ impl Device {
             ty: storage(true),
             count: None,
         }];
-        entries.extend(key.iter().map(|&(slot, access)| wgpu::BindGroupLayoutEntry {
-            binding: slot,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: storage(access == Access::Read),
-            count: None,
-        }));
+        entries.extend(
+            key.iter()
+                .map(|&(slot, access)| wgpu::BindGroupLayoutEntry {
+                    binding: slot,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: storage(access == Access::Read),
+                    count: None,
+                }),
+        );
         let bgl = self
             .inner
             .device
@@ -503,21 +514,24 @@ impl Device {
             return Ok((p.clone(), bgl));
         }
         let module = self.module(&mut caches, kernel)?;
-        let scope = self.inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = self
+        let scope = self
             .inner
             .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline =
+            self.inner
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(DeviceError::Shader {
                 kernel: format!("{}::{entry}", kernel.name()),

@@ -19,8 +19,10 @@ mod pool;
 pub use array::{DType, Element, GpuArray};
 pub use context::{AdapterSummary, Device, DeviceInfo, enumerate_adapters};
 pub use error::{DeviceError, Result};
-pub use kernels::random::{Distribution, threefry2x32};
 pub use kernels::binary::broadcast_shapes;
-pub use kernels::{BinaryOp, Conv2dParams, Kernel, Pool2dParams, ReduceOp, Transpose, UnaryOp};
+pub use kernels::random::{Distribution, threefry2x32};
+pub use kernels::{
+    BinaryOp, Conv2dParams, Kernel, OptimRule, Pool2dParams, ReduceOp, Transpose, UnaryOp,
+};
 pub use pool::MemoryStats;
 pub use wgpu::{Features, Limits};

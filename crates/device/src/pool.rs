@@ -33,8 +33,17 @@ pub(crate) fn size_class(bytes: u64) -> u64 {
     b.next_multiple_of(step)
 }
 
+/// The size class of a request on a device whose largest bindable buffer is `cap` bytes: the class,
+/// but never past `cap`, since a tensor that passed the binding check must still be bindable whole
+/// (wgpu reports 2^31 - 1 on Vulkan and DX12 and `max_buffer_size` on Metal, not class boundaries).
+pub(crate) fn capped_class(bytes: u64, cap: u64) -> u64 {
+    size_class(bytes).min(cap.max(bytes))
+}
+
 pub(crate) struct Pool {
     device: wgpu::Device,
+    /// The device's max storage binding, rounded down to 4 bytes: no class goes past it.
+    max_class: u64,
     state: Mutex<PoolState>,
 }
 
@@ -74,15 +83,16 @@ impl Drop for PooledBuffer {
 }
 
 impl Pool {
-    pub(crate) fn new(device: wgpu::Device) -> Self {
+    pub(crate) fn new(device: wgpu::Device, max_binding_bytes: u64) -> Self {
         Self {
             device,
+            max_class: max_binding_bytes & !3,
             state: Mutex::new(PoolState::default()),
         }
     }
 
     pub(crate) fn take(self: &Arc<Self>, bytes: u64) -> PooledBuffer {
-        let class = size_class(bytes);
+        let class = capped_class(bytes, self.max_class);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let reused = st.free.get_mut(&class).and_then(Vec::pop);
         if reused.is_some() {
@@ -121,11 +131,23 @@ impl Pool {
 
 #[cfg(test)]
 mod tests {
-    use super::size_class;
+    use super::{capped_class, size_class};
 
     #[test]
     fn size_classes_cover_the_request_with_bounded_slack() {
-        for bytes in [0u64, 1, 255, 256, 257, 4096, 4097, 5000, 1 << 20, (1 << 20) + 1, 123_456_789] {
+        for bytes in [
+            0u64,
+            1,
+            255,
+            256,
+            257,
+            4096,
+            4097,
+            5000,
+            1 << 20,
+            (1 << 20) + 1,
+            123_456_789,
+        ] {
             let c = size_class(bytes);
             assert!(c >= bytes.max(256), "{bytes} -> {c}");
             if bytes > 4096 {
@@ -133,5 +155,16 @@ mod tests {
             }
         }
         assert_eq!(size_class(4097), 5120);
+    }
+
+    #[test]
+    fn classes_never_pass_the_binding_limit() {
+        let cap = ((1u64 << 31) - 1) & !3; // Vulkan / DX12 in wgpu: 2^31 - 1
+        for bytes in [4u64, 4096, (3u64 << 29) + 4, (1 << 31) - 4, cap] {
+            let c = capped_class(bytes, cap);
+            assert!(c >= bytes && c <= cap, "{bytes} -> {c}");
+        }
+        assert_eq!(capped_class((7u64 << 28) + 4, cap), cap); // would be 2^31 uncapped
+        assert_eq!(capped_class(1000, 1 << 27), size_class(1000));
     }
 }

@@ -21,12 +21,22 @@ fn topo_order(root: &Tensor) -> Result<Vec<Tensor>> {
             continue;
         }
         let inputs: Vec<Tensor> = match &*lock(&t.0.op) {
-            Some(op) => op.inputs().into_iter().filter(|x| x.0.requires_grad).cloned().collect(),
+            Some(op) => op
+                .inputs()
+                .into_iter()
+                .filter(|x| x.0.requires_grad)
+                .cloned()
+                .collect(),
             None if *lock(&t.0.freed) => return Err(GraphError::GraphFreed),
             None => Vec::new(),
         };
         stack.push((t, true));
-        stack.extend(inputs.into_iter().filter(|i| !visited.contains(&i.id())).map(|i| (i, false)));
+        stack.extend(
+            inputs
+                .into_iter()
+                .filter(|i| !visited.contains(&i.id()))
+                .map(|i| (i, false)),
+        );
     }
     Ok(order)
 }
@@ -37,7 +47,11 @@ fn seed_for(y: &Tensor, seed: Option<&Tensor>, op: &'static str) -> Result<Tenso
         Some(s) if s.shape() == y.shape() => Ok(s.clone()),
         Some(s) => Err(GraphError::InvalidArgument {
             op,
-            reason: format!("seed of shape {:?} for an output of shape {:?}", s.shape(), y.shape()),
+            reason: format!(
+                "seed of shape {:?} for an output of shape {:?}",
+                s.shape(),
+                y.shape()
+            ),
         }),
         None if y.numel() == 1 => y.ones_like(),
         None => Err(GraphError::NotScalar {
@@ -64,7 +78,9 @@ fn reverse(
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     grads.insert(y.id(), seed);
     for node in order.iter().rev() {
-        let Some(g) = grads.remove(&node.id()) else { continue };
+        let Some(g) = grads.remove(&node.id()) else {
+            continue;
+        };
         visit(node, &g)?;
         let op = if free { lock(&node.0.op).take() } else { None };
         if free && op.is_some() {
@@ -130,7 +146,12 @@ pub fn grad(y: &Tensor, xs: &[&Tensor], create_graph: bool) -> Result<Vec<Tensor
 }
 
 /// Vector-Jacobian product: like `grad` with the upstream gradient `seed` (shape of `y`).
-pub fn grad_with(y: &Tensor, xs: &[&Tensor], seed: Option<&Tensor>, create_graph: bool) -> Result<Vec<Tensor>> {
+pub fn grad_with(
+    y: &Tensor,
+    xs: &[&Tensor],
+    seed: Option<&Tensor>,
+    create_graph: bool,
+) -> Result<Vec<Tensor>> {
     let seed = seed_for(y, seed, "grad")?;
     let wanted: HashSet<u64> = xs.iter().map(|x| x.id()).collect();
     let mut found: HashMap<u64, Tensor> = HashMap::new();
@@ -206,7 +227,10 @@ pub fn hvp(f: impl Fn(&Tensor) -> Result<Tensor>, x: &Tensor, v: &Tensor) -> Res
 }
 
 fn stack_rows(rows: &[Tensor], outer: &[usize], inner: &[usize]) -> Result<Tensor> {
-    let flat: Vec<Tensor> = rows.iter().map(|r| r.reshape(&[1, r.numel()])).collect::<Result<_>>()?;
+    let flat: Vec<Tensor> = rows
+        .iter()
+        .map(|r| r.reshape(&[1, r.numel()]))
+        .collect::<Result<_>>()?;
     let m = Tensor::concat(&flat.iter().collect::<Vec<_>>(), 0)?;
     let mut shape = outer.to_vec();
     shape.extend_from_slice(inner);

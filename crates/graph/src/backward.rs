@@ -93,7 +93,12 @@ impl Op {
     pub(crate) fn inputs(&self) -> Vec<&Tensor> {
         use Op::*;
         match self {
-            Unary(_, x) | Reshape(x) | Permute(x, _) | BroadcastTo(x) | Softmax(x, _) | LogSoftmax(x, _) => vec![x],
+            Unary(_, x)
+            | Reshape(x)
+            | Permute(x, _)
+            | BroadcastTo(x)
+            | Softmax(x, _)
+            | LogSoftmax(x, _) => vec![x],
             Binary(_, a, b) | Where(_, a, b) | Matmul(a, b, _, _) => vec![a, b],
             Reduce { x, .. } | LogSumExp { x, .. } | Narrow { x, .. } | Pad(x, _) => vec![x],
             Concat(xs, _) => xs.iter().collect(),
@@ -127,7 +132,11 @@ pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
 
 /// `g` with the reduced `axis` restored (size 1) and broadcast back to `shape`.
 fn expand_back(g: &Tensor, shape: &[usize], axis: usize, keepdim: bool) -> Result<Tensor> {
-    let g = if keepdim { g.clone() } else { g.unsqueeze(axis)? };
+    let g = if keepdim {
+        g.clone()
+    } else {
+        g.unsqueeze(axis)?
+    };
     g.broadcast_to(shape)
 }
 
@@ -168,7 +177,10 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
             let t = u.tanh()?;
             let a = t.add_scalar(1.0)?.mul_scalar(0.5)?;
             let du = x2.mul_scalar(3.0 * k)?.add_scalar(1.0)?.mul_scalar(c)?;
-            let b = x.mul(&t.square()?.neg()?.add_scalar(1.0)?)?.mul(&du)?.mul_scalar(0.5)?;
+            let b = x
+                .mul(&t.square()?.neg()?.add_scalar(1.0)?)?
+                .mul(&du)?
+                .mul_scalar(0.5)?;
             a.add(&b)
         }
         Sigmoid => y.mul(&y.neg()?.add_scalar(1.0)?),
@@ -187,9 +199,8 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
             .map_err(Into::into),
         ScalarPow(s) => y.mul_scalar(s.ln()),
         // Piecewise constant: zero almost everywhere.
-        Sign | GtScalar(_) | GeScalar(_) | LtScalar(_) | LeScalar(_) | EqScalar(_) | NeScalar(_) => {
-            x.zeros_like()
-        }
+        Sign | GtScalar(_) | GeScalar(_) | LtScalar(_) | LeScalar(_) | EqScalar(_)
+        | NeScalar(_) => x.zeros_like(),
     }
 }
 
@@ -212,15 +223,27 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
                 ),
                 // Ties split the gradient evenly, like PyTorch's maximum/minimum.
                 BinaryOp::Max | BinaryOp::Min => {
-                    let (win, lose) = if *b == BinaryOp::Max { (x1.gt(x2)?, x1.lt(x2)?) } else { (x1.lt(x2)?, x1.gt(x2)?) };
+                    let (win, lose) = if *b == BinaryOp::Max {
+                        (x1.gt(x2)?, x1.lt(x2)?)
+                    } else {
+                        (x1.lt(x2)?, x1.gt(x2)?)
+                    };
                     let tie = x1.eq(x2)?.mul_scalar(0.5)?;
                     (g.mul(&win.add(&tie)?)?, g.mul(&lose.add(&tie)?)?)
                 }
-                BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge => {
                     return Err(GraphError::BackwardNotSupported { op: "comparison" });
                 }
             };
-            vec![Some(sum_to(&ga, x1.shape())?), Some(sum_to(&gb, x2.shape())?)]
+            vec![
+                Some(sum_to(&ga, x1.shape())?),
+                Some(sum_to(&gb, x2.shape())?),
+            ]
         }
 
         Where(cond, a, b) => {
@@ -245,7 +268,12 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
             vec![Some(sum_to(&ga, a.shape())?), Some(sum_to(&gb, b.shape())?)]
         }
 
-        Reduce { op, x, axis, keepdim } => {
+        Reduce {
+            op,
+            x,
+            axis,
+            keepdim,
+        } => {
             let ge = expand_back(g, x.shape(), *axis, *keepdim)?;
             vec![Some(match op {
                 ReduceOp::Sum => ge,
@@ -351,7 +379,9 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
         }
         AvgPool2d(x, p) => {
             let dx = g.array().avg_pool2d_backward(x.shape(), p)?;
-            vec![Some(Tensor::from_op(dx, &[g], || AvgPool2dBackward(g.clone(), *p)))]
+            vec![Some(Tensor::from_op(dx, &[g], || {
+                AvgPool2dBackward(g.clone(), *p)
+            }))]
         }
         AvgPool2dBackward(_, p) => vec![Some(g.avg_pool2d(p)?)],
     })

@@ -27,7 +27,9 @@ impl Tensor {
 
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let data = self.array().unary(op)?;
-        Ok(Tensor::from_op(data, &[self], || Op::Unary(op, self.clone())))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::Unary(op, self.clone())
+        }))
     }
 
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
@@ -167,15 +169,21 @@ impl Tensor {
     }
     /// 1.0 where `self > s`, else 0.0 (no gradient).
     pub fn gt_scalar(&self, s: f32) -> Result<Tensor> {
-        Ok(Tensor::from_array(self.array().unary(UnaryOp::GtScalar(s))?))
+        Ok(Tensor::from_array(
+            self.array().unary(UnaryOp::GtScalar(s))?,
+        ))
     }
     /// 1.0 where `self < s`, else 0.0 (no gradient).
     pub fn lt_scalar(&self, s: f32) -> Result<Tensor> {
-        Ok(Tensor::from_array(self.array().unary(UnaryOp::LtScalar(s))?))
+        Ok(Tensor::from_array(
+            self.array().unary(UnaryOp::LtScalar(s))?,
+        ))
     }
     /// 1.0 where `self == s`, else 0.0 (no gradient).
     pub fn eq_scalar(&self, s: f32) -> Result<Tensor> {
-        Ok(Tensor::from_array(self.array().unary(UnaryOp::EqScalar(s))?))
+        Ok(Tensor::from_array(
+            self.array().unary(UnaryOp::EqScalar(s))?,
+        ))
     }
 
     /// `where(cond != 0, a, b)` with broadcasting; `self` is the condition (no gradient to it).
@@ -199,8 +207,16 @@ impl Tensor {
     /// Matrix product with NumPy semantics: 1-D operands are promoted (and the added dim removed).
     pub fn matmul(&self, b: &Tensor) -> Result<Tensor> {
         let (a1, b1) = (self.rank() == 1, b.rank() == 1);
-        let a = if a1 { self.reshape(&[1, self.numel()])? } else { self.clone() };
-        let bm = if b1 { b.reshape(&[b.numel(), 1])? } else { b.clone() };
+        let a = if a1 {
+            self.reshape(&[1, self.numel()])?
+        } else {
+            self.clone()
+        };
+        let bm = if b1 {
+            b.reshape(&[b.numel(), 1])?
+        } else {
+            b.clone()
+        };
         let y = a.matmul_t(&bm, Transpose::No, Transpose::No)?;
         let mut shape = y.shape().to_vec();
         if b1 {
@@ -260,7 +276,9 @@ impl Tensor {
             });
         }
         let d = self.sub(&self.mean(axis, true)?)?;
-        d.square()?.sum(axis, keepdim)?.mul_scalar(1.0 / (n - correction) as f32)
+        d.square()?
+            .sum(axis, keepdim)?
+            .mul_scalar(1.0 / (n - correction) as f32)
     }
     /// Index of the first maximum along `axis` (u32, no gradient).
     pub fn argmax(&self, axis: isize) -> Result<Tensor> {
@@ -275,12 +293,16 @@ impl Tensor {
     pub fn softmax(&self, axis: isize) -> Result<Tensor> {
         let ax = self.axis("softmax", axis)?;
         let data = self.array().softmax(ax)?;
-        Ok(Tensor::from_op(data, &[self], || Op::Softmax(self.clone(), ax)))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::Softmax(self.clone(), ax)
+        }))
     }
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         let ax = self.axis("log_softmax", axis)?;
         let data = self.array().log_softmax(ax)?;
-        Ok(Tensor::from_op(data, &[self], || Op::LogSoftmax(self.clone(), ax)))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::LogSoftmax(self.clone(), ax)
+        }))
     }
     pub fn logsumexp(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         let ax = self.axis("logsumexp", axis)?;
@@ -326,7 +348,9 @@ impl Tensor {
     }
     pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
         let data = self.array().permute(dims)?;
-        Ok(Tensor::from_op(data, &[self], || Op::Permute(self.clone(), dims.to_vec())))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::Permute(self.clone(), dims.to_vec())
+        }))
     }
     /// Swaps two dims (negative counts from the end).
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
@@ -344,7 +368,9 @@ impl Tensor {
             return Ok(self.clone());
         }
         let data = self.array().broadcast_to(shape)?;
-        Ok(Tensor::from_op(data, &[self], || Op::BroadcastTo(self.clone())))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::BroadcastTo(self.clone())
+        }))
     }
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = self.axis("narrow", dim)?;
@@ -358,7 +384,9 @@ impl Tensor {
     /// Pads each dim with `(before, after)` zeros.
     pub fn pad(&self, pads: &[(usize, usize)]) -> Result<Tensor> {
         let data = self.array().pad(pads, 0.0)?;
-        Ok(Tensor::from_op(data, &[self], || Op::Pad(self.clone(), pads.to_vec())))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::Pad(self.clone(), pads.to_vec())
+        }))
     }
     pub fn concat(parts: &[&Tensor], dim: isize) -> Result<Tensor> {
         let first = parts.first().ok_or(GraphError::InvalidArgument {
@@ -368,11 +396,16 @@ impl Tensor {
         let d = first.axis("concat", dim)?;
         let arrays: Vec<&GpuArray> = parts.iter().map(|t| t.array()).collect();
         let data = GpuArray::concat(&arrays, d)?;
-        Ok(Tensor::from_op(data, parts, || Op::Concat(parts.iter().map(|&t| t.clone()).collect(), d)))
+        Ok(Tensor::from_op(data, parts, || {
+            Op::Concat(parts.iter().map(|&t| t.clone()).collect(), d)
+        }))
     }
     /// Stacks equal-shaped tensors along a new leading dim.
     pub fn stack(parts: &[&Tensor]) -> Result<Tensor> {
-        let rows: Vec<Tensor> = parts.iter().map(|t| t.unsqueeze(0)).collect::<Result<_>>()?;
+        let rows: Vec<Tensor> = parts
+            .iter()
+            .map(|t| t.unsqueeze(0))
+            .collect::<Result<_>>()?;
         Tensor::concat(&rows.iter().collect::<Vec<_>>(), 0)
     }
     /// Rows `idx` (a 1-D u32 tensor) of `dim`.
@@ -433,30 +466,53 @@ impl Tensor {
         }))
     }
     /// Input gradient of conv2d as a differentiable op: self = dy, result has `x_shape`.
-    pub fn conv2d_backward_input(&self, w: &Tensor, x_shape: &[usize], p: &Conv2dParams) -> Result<Tensor> {
+    pub fn conv2d_backward_input(
+        &self,
+        w: &Tensor,
+        x_shape: &[usize],
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
         let data = self.array().conv2d_backward_input(w.array(), x_shape, p)?;
-        Ok(Tensor::from_op(data, &[self, w], || Op::Conv2dBackwardInput {
-            dy: self.clone(),
-            w: w.clone(),
-            p: *p,
+        Ok(Tensor::from_op(data, &[self, w], || {
+            Op::Conv2dBackwardInput {
+                dy: self.clone(),
+                w: w.clone(),
+                p: *p,
+            }
         }))
     }
     /// Weight gradient of conv2d as a differentiable op: self = dy, x the forward input.
-    pub fn conv2d_backward_weight(&self, x: &Tensor, w_shape: &[usize], p: &Conv2dParams) -> Result<Tensor> {
+    pub fn conv2d_backward_weight(
+        &self,
+        x: &Tensor,
+        w_shape: &[usize],
+        p: &Conv2dParams,
+    ) -> Result<Tensor> {
         let data = self.array().conv2d_backward_weight(x.array(), w_shape, p)?;
-        Ok(Tensor::from_op(data, &[self, x], || Op::Conv2dBackwardWeight {
-            dy: self.clone(),
-            x: x.clone(),
-            p: *p,
+        Ok(Tensor::from_op(data, &[self, x], || {
+            Op::Conv2dBackwardWeight {
+                dy: self.clone(),
+                x: x.clone(),
+                p: *p,
+            }
         }))
     }
     /// 1-D convolution as a conv2d of height 1. x: [N, C_in, L], w: [C_out, C_in/groups, K].
-    pub fn conv1d(&self, w: &Tensor, stride: usize, padding: usize, dilation: usize, groups: usize) -> Result<Tensor> {
+    pub fn conv1d(
+        &self,
+        w: &Tensor,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+        groups: usize,
+    ) -> Result<Tensor> {
         let (xs, ws) = (self.shape(), w.shape());
         if xs.len() != 3 || ws.len() != 3 {
             return Err(GraphError::InvalidArgument {
                 op: "conv1d",
-                reason: format!("expected x [N, C, L] and w [C_out, C_in, K], got {xs:?} and {ws:?}"),
+                reason: format!(
+                    "expected x [N, C, L] and w [C_out, C_in, K], got {xs:?} and {ws:?}"
+                ),
             });
         }
         let x4 = self.reshape(&[xs[0], xs[1], 1, xs[2]])?;
@@ -481,7 +537,9 @@ impl Tensor {
     }
     pub fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Tensor> {
         let data = self.array().avg_pool2d(p)?;
-        Ok(Tensor::from_op(data, &[self], || Op::AvgPool2d(self.clone(), *p)))
+        Ok(Tensor::from_op(data, &[self], || {
+            Op::AvgPool2d(self.clone(), *p)
+        }))
     }
 
     /// True when this tensor holds f32 data.

@@ -143,18 +143,44 @@ impl Tensor {
     }
 
     /// Values from `dist`, reproducible for a given (seed, offset) on every adapter.
-    pub fn random(shape: &[usize], dist: Distribution, seed: u64, offset: u32, dev: &Device) -> Result<Tensor> {
-        Ok(Self::from_array(GpuArray::random(dev, shape, dist, seed, offset)?))
+    pub fn random(
+        shape: &[usize],
+        dist: Distribution,
+        seed: u64,
+        offset: u32,
+        dev: &Device,
+    ) -> Result<Tensor> {
+        Ok(Self::from_array(GpuArray::random(
+            dev, shape, dist, seed, offset,
+        )?))
     }
 
     /// Standard normal values.
     pub fn randn(shape: &[usize], seed: u64, dev: &Device) -> Result<Tensor> {
-        Self::random(shape, Distribution::Normal { mean: 0.0, std: 1.0 }, seed, 0, dev)
+        Self::random(
+            shape,
+            Distribution::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            seed,
+            0,
+            dev,
+        )
     }
 
     /// Uniform values on [0, 1).
     pub fn rand(shape: &[usize], seed: u64, dev: &Device) -> Result<Tensor> {
-        Self::random(shape, Distribution::Uniform { low: 0.0, high: 1.0 }, seed, 0, dev)
+        Self::random(
+            shape,
+            Distribution::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            seed,
+            0,
+            dev,
+        )
     }
 
     pub fn zeros_like(&self) -> Result<Tensor> {

@@ -37,10 +37,16 @@ fn close(a: f32, b: f64, what: &str) {
 #[test]
 fn gradient_hessian_and_hvp_match_hand_derived_values() -> Result<()> {
     let dev = Device::new()?;
-    let points = [[1.5, 2.0, 0.5], [1.0, 1.0, 1.0], [0.3, -2.0, 3.0], [4.0, 0.25, -1.5]];
+    let points = [
+        [1.5, 2.0, 0.5],
+        [1.0, 1.0, 1.0],
+        [0.3, -2.0, 3.0],
+        [4.0, 0.25, -1.5],
+    ];
     for p in points {
         let (g_want, h_want) = expected(p);
-        let x = Tensor::from_vec(p.iter().map(|&v| v as f32).collect(), &[3], &dev)?.requires_grad();
+        let x =
+            Tensor::from_vec(p.iter().map(|&v| v as f32).collect(), &[3], &dev)?.requires_grad();
 
         let g = grad(&f(&x)?, &[&x], true)?.remove(0).to_vec()?;
         for i in 0..3 {
@@ -57,7 +63,12 @@ fn gradient_hessian_and_hvp_match_hand_derived_values() -> Result<()> {
         }
 
         let v = [0.5, -1.0, 2.0];
-        let hv = hvp(f, &x, &Tensor::from_vec(v.iter().map(|&a| a as f32).collect(), &[3], &dev)?)?.to_vec()?;
+        let hv = hvp(
+            f,
+            &x,
+            &Tensor::from_vec(v.iter().map(|&a| a as f32).collect(), &[3], &dev)?,
+        )?
+        .to_vec()?;
         for i in 0..3 {
             let want: f64 = (0..3).map(|j| h_want[i][j] * v[j]).sum();
             close(hv[i], want, &format!("Hv[{i}] at {p:?}"));

@@ -9,7 +9,9 @@
 
 use anyhow::Result;
 use wgrad_device::threefry2x32;
-use wgrad_graph::{Conv2dParams, Device, Pool2dParams, Tensor, Transpose, gradcheck, grad, no_grad};
+use wgrad_graph::{
+    Conv2dParams, Device, Pool2dParams, Tensor, Transpose, grad, gradcheck, no_grad,
+};
 
 type F = Box<dyn Fn(&[Tensor]) -> wgrad_graph::Result<Tensor>>;
 
@@ -47,12 +49,21 @@ fn gradient_of(f: &F) -> impl Fn(&[Tensor]) -> wgrad_graph::Result<Tensor> + '_ 
     move |xs: &[Tensor]| {
         let y = f(xs)?;
         let gs = grad(&y, &xs.iter().collect::<Vec<_>>(), true)?;
-        let flat: Vec<Tensor> = gs.iter().map(|g| g.reshape(&[g.numel()])).collect::<wgrad_graph::Result<_>>()?;
+        let flat: Vec<Tensor> = gs
+            .iter()
+            .map(|g| g.reshape(&[g.numel()]))
+            .collect::<wgrad_graph::Result<_>>()?;
         Tensor::concat(&flat.iter().collect::<Vec<_>>(), 0)
     }
 }
 
-fn check(name: &str, f: F, inputs: Vec<Tensor>, second_order: bool, worst: &mut Vec<(String, f32, f32)>) -> Result<()> {
+fn check(
+    name: &str,
+    f: F,
+    inputs: Vec<Tensor>,
+    second_order: bool,
+    worst: &mut Vec<(String, f32, f32)>,
+) -> Result<()> {
     let r1 = gradcheck(&f, &inputs, EPS, TOL)?;
     assert!(r1.passed, "{name}: {r1}");
     let mut e2 = f32::NAN;
@@ -106,11 +117,22 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
         } else {
             t(d, &[2, 5], 100 + i as u32, lo, hi)?
         };
-        check(name, squared(move |xs| op(&xs[0])), vec![x], true, &mut worst)?;
+        check(
+            name,
+            squared(move |xs| op(&xs[0])),
+            vec![x],
+            true,
+            &mut worst,
+        )?;
     }
 
     // Binary ops with broadcasting: [2, 3, 1] with [3, 4] -> [2, 3, 4].
-    let binary: Vec<(&str, fn(&Tensor, &Tensor) -> wgrad_graph::Result<Tensor>, f32, f32)> = vec![
+    let binary: Vec<(
+        &str,
+        fn(&Tensor, &Tensor) -> wgrad_graph::Result<Tensor>,
+        f32,
+        f32,
+    )> = vec![
         ("add (broadcast)", |a, b| a.add(b), -2.0, 2.0),
         ("sub (broadcast)", |a, b| a.sub(b), -2.0, 2.0),
         ("mul (broadcast)", |a, b| a.mul(b), -2.0, 2.0),
@@ -122,55 +144,173 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
     for (i, (name, op, lo, hi)) in binary.into_iter().enumerate() {
         let a = t(d, &[2, 3, 1], 200 + i as u32, lo, hi)?;
         let b = t(d, &[3, 4], 300 + i as u32, lo, hi)?;
-        check(name, squared(move |xs| op(&xs[0], &xs[1])), vec![a, b], true, &mut worst)?;
+        check(
+            name,
+            squared(move |xs| op(&xs[0], &xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
     }
     {
         let a = t(d, &[3, 4], 11, -2.0, 2.0)?;
         let b = t(d, &[3, 4], 12, -2.0, 2.0)?;
-        check("mul (same shape)", squared(|xs| xs[0].mul(&xs[1])), vec![a, b], true, &mut worst)?;
+        check(
+            "mul (same shape)",
+            squared(|xs| xs[0].mul(&xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
         let cond = Tensor::from_vec(vec![1.0, 0.0, 1.0, 0.0], &[4], d)?;
         let a = t(d, &[3, 4], 13, -2.0, 2.0)?;
         let b = t(d, &[1], 14, -2.0, 2.0)?;
-        check("where", squared(move |xs| cond.where_(&xs[0], &xs[1])), vec![a, b], true, &mut worst)?;
+        check(
+            "where",
+            squared(move |xs| cond.where_(&xs[0], &xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
         let a = t(d, &[3, 4], 15, -2.0, 2.0)?;
         let b = t(d, &[3, 4], 16, -2.0, 2.0)?;
-        check("operators (&a * &b - &a)", squared(|xs| &(&xs[0] * &xs[1])? - &xs[0]), vec![a, b], true, &mut worst)?;
+        check(
+            "operators (&a * &b - &a)",
+            squared(|xs| &(&xs[0] * &xs[1])? - &xs[0]),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
     }
 
     // Matmul: plain, batched with a broadcast batch dim, every transpose combination, 1-D operands.
     {
         let a = t(d, &[3, 4], 20, -1.0, 1.0)?;
         let b = t(d, &[4, 5], 21, -1.0, 1.0)?;
-        check("matmul", squared(|xs| xs[0].matmul(&xs[1])), vec![a, b], true, &mut worst)?;
+        check(
+            "matmul",
+            squared(|xs| xs[0].matmul(&xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
         let a = t(d, &[2, 3, 4], 22, -1.0, 1.0)?;
         let b = t(d, &[4, 2], 23, -1.0, 1.0)?;
-        check("matmul (batched, broadcast)", squared(|xs| xs[0].matmul(&xs[1])), vec![a, b], true, &mut worst)?;
-        for (ta, tb) in [(Transpose::Yes, Transpose::No), (Transpose::No, Transpose::Yes), (Transpose::Yes, Transpose::Yes)] {
+        check(
+            "matmul (batched, broadcast)",
+            squared(|xs| xs[0].matmul(&xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
+        for (ta, tb) in [
+            (Transpose::Yes, Transpose::No),
+            (Transpose::No, Transpose::Yes),
+            (Transpose::Yes, Transpose::Yes),
+        ] {
             let sa = if ta == Transpose::Yes { [4, 3] } else { [3, 4] };
             let sb = if tb == Transpose::Yes { [5, 4] } else { [4, 5] };
             let a = t(d, &sa, 24, -1.0, 1.0)?;
             let b = t(d, &sb, 25, -1.0, 1.0)?;
-            check(&format!("matmul_t({ta:?}, {tb:?})"), squared(move |xs| xs[0].matmul_t(&xs[1], ta, tb)), vec![a, b], true, &mut worst)?;
+            check(
+                &format!("matmul_t({ta:?}, {tb:?})"),
+                squared(move |xs| xs[0].matmul_t(&xs[1], ta, tb)),
+                vec![a, b],
+                true,
+                &mut worst,
+            )?;
         }
         let v = t(d, &[4], 26, -1.0, 1.0)?;
         let m = t(d, &[4, 3], 27, -1.0, 1.0)?;
-        check("matmul (vector @ matrix)", squared(|xs| xs[0].matmul(&xs[1])), vec![v, m], true, &mut worst)?;
+        check(
+            "matmul (vector @ matrix)",
+            squared(|xs| xs[0].matmul(&xs[1])),
+            vec![v, m],
+            true,
+            &mut worst,
+        )?;
     }
 
     // Reductions and the softmax family.
     {
         let x = || t(d, &[3, 4, 2], 30, -2.0, 2.0);
-        check("sum(axis 1)", squared(|xs| xs[0].sum(1, false)), vec![x()?], true, &mut worst)?;
-        check("sum(axis -1, keepdim)", squared(|xs| xs[0].sum(-1, true)), vec![x()?], true, &mut worst)?;
-        check("mean(axis 0)", squared(|xs| xs[0].mean(0, false)), vec![x()?], true, &mut worst)?;
-        check("max(axis 1)", squared(|xs| xs[0].max(1, false)), vec![x()?], true, &mut worst)?;
-        check("min(axis 2, keepdim)", squared(|xs| xs[0].min(2, true)), vec![x()?], true, &mut worst)?;
-        check("sum_all", squared(|xs| xs[0].sum_all()), vec![x()?], true, &mut worst)?;
-        check("mean_all", squared(|xs| xs[0].mean_all()), vec![x()?], true, &mut worst)?;
-        check("var(axis 1, unbiased)", squared(|xs| xs[0].var(1, false, 1)), vec![x()?], true, &mut worst)?;
-        check("softmax(axis 1)", squared(|xs| xs[0].softmax(1)), vec![x()?], true, &mut worst)?;
-        check("log_softmax(axis -1)", squared(|xs| xs[0].log_softmax(-1)), vec![x()?], true, &mut worst)?;
-        check("logsumexp(axis 0)", squared(|xs| xs[0].logsumexp(0, false)), vec![x()?], true, &mut worst)?;
+        check(
+            "sum(axis 1)",
+            squared(|xs| xs[0].sum(1, false)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "sum(axis -1, keepdim)",
+            squared(|xs| xs[0].sum(-1, true)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "mean(axis 0)",
+            squared(|xs| xs[0].mean(0, false)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "max(axis 1)",
+            squared(|xs| xs[0].max(1, false)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "min(axis 2, keepdim)",
+            squared(|xs| xs[0].min(2, true)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "sum_all",
+            squared(|xs| xs[0].sum_all()),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "mean_all",
+            squared(|xs| xs[0].mean_all()),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "var(axis 1, unbiased)",
+            squared(|xs| xs[0].var(1, false, 1)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "softmax(axis 1)",
+            squared(|xs| xs[0].softmax(1)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "log_softmax(axis -1)",
+            squared(|xs| xs[0].log_softmax(-1)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "logsumexp(axis 0)",
+            squared(|xs| xs[0].logsumexp(0, false)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
     }
 
     // Shape and movement ops.
@@ -178,54 +318,173 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
         let x = || t(d, &[2, 3, 4], 40, -2.0, 2.0);
         let w = || t(d, &[6, 4], 41, -1.0, 1.0);
         let scale = |y: wgrad_graph::Result<Tensor>, w: &Tensor| y?.reshape(&[6, 4])?.mul(w);
-        check("reshape", squared(move |xs| scale(xs[0].reshape(&[6, 4]), &xs[1])), vec![x()?, w()?], true, &mut worst)?;
-        check("permute", squared(move |xs| scale(xs[0].permute(&[2, 0, 1]), &xs[1])), vec![x()?, w()?], true, &mut worst)?;
-        check("transpose", squared(move |xs| scale(xs[0].transpose(0, 2), &xs[1])), vec![x()?, w()?], true, &mut worst)?;
+        check(
+            "reshape",
+            squared(move |xs| scale(xs[0].reshape(&[6, 4]), &xs[1])),
+            vec![x()?, w()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "permute",
+            squared(move |xs| scale(xs[0].permute(&[2, 0, 1]), &xs[1])),
+            vec![x()?, w()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "transpose",
+            squared(move |xs| scale(xs[0].transpose(0, 2), &xs[1])),
+            vec![x()?, w()?],
+            true,
+            &mut worst,
+        )?;
         let b = t(d, &[3, 1], 42, -2.0, 2.0)?;
         let wb = t(d, &[2, 3, 4], 43, -1.0, 1.0)?;
-        check("broadcast_to", squared(|xs| xs[0].broadcast_to(&[2, 3, 4])?.mul(&xs[1])), vec![b, wb], true, &mut worst)?;
-        check("narrow", squared(|xs| xs[0].narrow(1, 1, 2)), vec![x()?], true, &mut worst)?;
-        check("pad", squared(|xs| xs[0].pad(&[(1, 0), (0, 2), (1, 1)])?.mul_scalar(1.5)), vec![x()?], true, &mut worst)?;
+        check(
+            "broadcast_to",
+            squared(|xs| xs[0].broadcast_to(&[2, 3, 4])?.mul(&xs[1])),
+            vec![b, wb],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "narrow",
+            squared(|xs| xs[0].narrow(1, 1, 2)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "pad",
+            squared(|xs| xs[0].pad(&[(1, 0), (0, 2), (1, 1)])?.mul_scalar(1.5)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
         let y = t(d, &[2, 1, 4], 44, -2.0, 2.0)?;
-        check("concat", squared(|xs| Tensor::concat(&[&xs[0], &xs[1]], 1)), vec![x()?, y], true, &mut worst)?;
+        check(
+            "concat",
+            squared(|xs| Tensor::concat(&[&xs[0], &xs[1]], 1)),
+            vec![x()?, y],
+            true,
+            &mut worst,
+        )?;
         let (p, q) = (t(d, &[3], 45, -2.0, 2.0)?, t(d, &[3], 46, -2.0, 2.0)?);
-        check("stack", squared(|xs| Tensor::stack(&[&xs[0], &xs[1]])?.mul(&xs[0])), vec![p, q], true, &mut worst)?;
+        check(
+            "stack",
+            squared(|xs| Tensor::stack(&[&xs[0], &xs[1]])?.mul(&xs[0])),
+            vec![p, q],
+            true,
+            &mut worst,
+        )?;
         let idx = Tensor::from_slice(&[2u32, 0, 2, 1], &[4], d)?;
         let i2 = idx.clone();
-        check("index_select", squared(move |xs| xs[0].index_select(1, &i2)), vec![x()?], true, &mut worst)?;
+        check(
+            "index_select",
+            squared(move |xs| xs[0].index_select(1, &i2)),
+            vec![x()?],
+            true,
+            &mut worst,
+        )?;
         let i3 = idx.clone();
         let src = t(d, &[2, 4, 4], 47, -2.0, 2.0)?;
-        check("index_add", squared(move |xs| xs[0].index_add(1, &i3, 3)), vec![src], true, &mut worst)?;
+        check(
+            "index_add",
+            squared(move |xs| xs[0].index_add(1, &i3, 3)),
+            vec![src],
+            true,
+            &mut worst,
+        )?;
         let gi = Tensor::from_slice(&[0u32, 2, 1, 1, 2, 0], &[2, 3], d)?;
         let g2 = gi.clone();
         let m = t(d, &[2, 3], 48, -2.0, 2.0)?;
-        check("gather", squared(move |xs| xs[0].gather(1, &g2)), vec![m], true, &mut worst)?;
+        check(
+            "gather",
+            squared(move |xs| xs[0].gather(1, &g2)),
+            vec![m],
+            true,
+            &mut worst,
+        )?;
         let (base, s) = (t(d, &[2, 3], 49, -2.0, 2.0)?, t(d, &[2, 3], 50, -2.0, 2.0)?);
-        check("scatter_add", squared(move |xs| xs[0].scatter_add(1, &gi, &xs[1])), vec![base, s], true, &mut worst)?;
+        check(
+            "scatter_add",
+            squared(move |xs| xs[0].scatter_add(1, &gi, &xs[1])),
+            vec![base, s],
+            true,
+            &mut worst,
+        )?;
     }
 
     // Convolution and pooling (second order goes through the backward ops' own rules).
     {
         let x = t(d, &[2, 4, 5, 5], 60, -1.0, 1.0)?;
         let w = t(d, &[6, 2, 3, 3], 61, -1.0, 1.0)?;
-        let p = Conv2dParams { stride: (2, 1), padding: (1, 1), dilation: (1, 1), groups: 2 };
-        check("conv2d (stride, pad, groups)", squared(move |xs| xs[0].conv2d(&xs[1], &p)), vec![x, w], true, &mut worst)?;
+        let p = Conv2dParams {
+            stride: (2, 1),
+            padding: (1, 1),
+            dilation: (1, 1),
+            groups: 2,
+        };
+        check(
+            "conv2d (stride, pad, groups)",
+            squared(move |xs| xs[0].conv2d(&xs[1], &p)),
+            vec![x, w],
+            true,
+            &mut worst,
+        )?;
         let x = t(d, &[1, 2, 6, 6], 62, -1.0, 1.0)?;
         let w = t(d, &[3, 2, 2, 2], 63, -1.0, 1.0)?;
-        let p = Conv2dParams { stride: (1, 2), padding: (0, 1), dilation: (2, 2), groups: 1 };
-        check("conv2d (dilation)", squared(move |xs| xs[0].conv2d(&xs[1], &p)), vec![x, w], true, &mut worst)?;
+        let p = Conv2dParams {
+            stride: (1, 2),
+            padding: (0, 1),
+            dilation: (2, 2),
+            groups: 1,
+        };
+        check(
+            "conv2d (dilation)",
+            squared(move |xs| xs[0].conv2d(&xs[1], &p)),
+            vec![x, w],
+            true,
+            &mut worst,
+        )?;
         let x = t(d, &[2, 2, 7], 64, -1.0, 1.0)?;
         let w = t(d, &[3, 2, 3], 65, -1.0, 1.0)?;
-        check("conv1d", squared(|xs| xs[0].conv1d(&xs[1], 2, 1, 1, 1)), vec![x, w], true, &mut worst)?;
+        check(
+            "conv1d",
+            squared(|xs| xs[0].conv1d(&xs[1], 2, 1, 1, 1)),
+            vec![x, w],
+            true,
+            &mut worst,
+        )?;
         // Pooling windows must not hold near-ties (a step of eps would switch the maximum), so
         // the input is a shuffled grid with spacing 0.04 = 4 eps.
-        let mut order: Vec<(f32, usize)> = values(100, 66, 0.0, 1.0, 0.0).into_iter().zip(0..).collect();
+        let mut order: Vec<(f32, usize)> = values(100, 66, 0.0, 1.0, 0.0)
+            .into_iter()
+            .zip(0..)
+            .collect();
         order.sort_by(|a, b| a.0.total_cmp(&b.0));
         let grid: Vec<f32> = order.iter().map(|&(_, k)| k as f32 * 0.04 - 2.0).collect();
         let x = Tensor::from_vec(grid, &[2, 2, 5, 5], d)?;
-        let pp = Pool2dParams { kernel: (3, 3), stride: (2, 2), padding: (1, 1) };
-        check("max_pool2d", squared(move |xs| xs[0].max_pool2d(&pp)), vec![x.clone()], true, &mut worst)?;
-        check("avg_pool2d", squared(move |xs| xs[0].avg_pool2d(&pp)), vec![x], true, &mut worst)?;
+        let pp = Pool2dParams {
+            kernel: (3, 3),
+            stride: (2, 2),
+            padding: (1, 1),
+        };
+        check(
+            "max_pool2d",
+            squared(move |xs| xs[0].max_pool2d(&pp)),
+            vec![x.clone()],
+            true,
+            &mut worst,
+        )?;
+        check(
+            "avg_pool2d",
+            squared(move |xs| xs[0].avg_pool2d(&pp)),
+            vec![x],
+            true,
+            &mut worst,
+        )?;
     }
 
     eprintln!("{:<32} {:>12} {:>12}", "op", "1st order", "2nd order");
@@ -238,7 +497,9 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
 /// Softmax cross-entropy of logits [N, C] against u32 labels, composed from graph ops.
 fn cross_entropy(logits: &Tensor, labels: &Tensor) -> wgrad_graph::Result<Tensor> {
     let n = logits.shape()[0];
-    let picked = logits.log_softmax(-1)?.gather(1, &labels.reshape(&[n, 1])?)?;
+    let picked = logits
+        .log_softmax(-1)?
+        .gather(1, &labels.reshape(&[n, 1])?)?;
     picked.mean_all()?.neg()
 }
 
@@ -250,7 +511,12 @@ fn losses_of_small_models_match_finite_differences() -> Result<()> {
 
     // Softmax cross-entropy on its own.
     let l = labels.clone();
-    let r = gradcheck(move |xs| cross_entropy(&xs[0], &l), &[t(d, &[4, 5], 70, -2.0, 2.0)?], EPS, TOL)?;
+    let r = gradcheck(
+        move |xs| cross_entropy(&xs[0], &l),
+        &[t(d, &[4, 5], 70, -2.0, 2.0)?],
+        EPS,
+        TOL,
+    )?;
     assert!(r.passed, "softmax cross-entropy: {r}");
     eprintln!("softmax cross-entropy: {r}");
 
@@ -275,8 +541,14 @@ fn losses_of_small_models_match_finite_differences() -> Result<()> {
     let img = t(d, &[4, 1, 6, 6], 76, -1.0, 1.0)?;
     let l = labels.clone();
     let cnn = move |xs: &[Tensor]| {
-        let p = Conv2dParams { padding: (1, 1), ..Default::default() };
-        let h = img.conv2d(&xs[0], &p)?.add(&xs[1].reshape(&[1, 2, 1, 1])?)?.relu()?;
+        let p = Conv2dParams {
+            padding: (1, 1),
+            ..Default::default()
+        };
+        let h = img
+            .conv2d(&xs[0], &p)?
+            .add(&xs[1].reshape(&[1, 2, 1, 1])?)?
+            .relu()?;
         let h = h.max_pool2d(&Pool2dParams::square(2))?.flatten(1)?;
         cross_entropy(&h.matmul(&xs[2])?, &l)
     };
@@ -312,7 +584,10 @@ fn accumulation_no_grad_detach_and_freed_graph() -> Result<()> {
     // The graph is freed after backward unless retained.
     let z = x.exp()?.sum_all()?;
     z.backward()?;
-    assert!(matches!(z.backward(), Err(wgrad_graph::GraphError::GraphFreed)));
+    assert!(matches!(
+        z.backward(),
+        Err(wgrad_graph::GraphError::GraphFreed)
+    ));
     let z = x.exp()?.sum_all()?;
     z.backward_retain()?;
     z.backward()?;

@@ -1,1 +1,7 @@
+pub mod checkpoint;
 pub mod data;
+pub mod nn;
+pub mod optim;
+pub mod report;
+pub mod train;
+pub mod zoo;

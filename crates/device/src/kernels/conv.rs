@@ -51,10 +51,20 @@ struct Params {
 }
 
 /// Output extent of a convolution or pooling window along one dim, if positive.
-pub(crate) fn out_extent(input: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Option<usize> {
-    let span = dil * (k - 1) + 1;
-    let padded = input + 2 * pad;
-    (stride > 0 && k > 0 && padded >= span).then(|| (padded - span) / stride + 1)
+/// `None` for a zero window, stride or dilation (checked before `k - 1` is formed) and on overflow.
+pub(crate) fn out_extent(
+    input: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+) -> Option<usize> {
+    if k == 0 || stride == 0 || dil == 0 {
+        return None;
+    }
+    let span = dil.checked_mul(k - 1)?.checked_add(1)?;
+    let padded = pad.checked_mul(2)?.checked_add(input)?;
+    (padded >= span).then(|| (padded - span) / stride + 1)
 }
 
 /// Validates x: [N, C_in, H, W] against w: [C_out, C_in/g, KH, KW] and returns the kernel params.
@@ -66,20 +76,24 @@ fn plan(x: &[usize], w: &[usize], cp: &Conv2dParams) -> Result<Params> {
         detail,
     };
     if x.len() != 4 || w.len() != 4 {
-        return Err(bad(": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into()));
+        return Err(bad(
+            ": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into(),
+        ));
     }
     let g = cp.groups;
     if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
         return Err(bad(format!(": channels do not split into {g} groups")));
     }
-    let oh = out_extent(x[2], w[2], cp.stride.0, cp.padding.0, cp.dilation.0);
-    let ow = out_extent(x[3], w[3], cp.stride.1, cp.padding.1, cp.dilation.1);
-    let (Some(oh), Some(ow)) = (oh, ow) else {
-        return Err(bad(format!(": the kernel does not fit the padded input ({cp:?})")));
-    };
     if cp.dilation.0 == 0 || cp.dilation.1 == 0 {
         return Err(bad(": dilation must be at least 1".into()));
     }
+    let oh = out_extent(x[2], w[2], cp.stride.0, cp.padding.0, cp.dilation.0);
+    let ow = out_extent(x[3], w[3], cp.stride.1, cp.padding.1, cp.dilation.1);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        return Err(bad(format!(
+            ": the kernel does not fit the padded input ({cp:?})"
+        )));
+    };
     Ok(Params {
         n: x[0] as u32,
         c_in: x[1] as u32,

@@ -29,7 +29,12 @@ impl GpuArray {
     }
 
     /// An array of any dtype filled with the given 32-bit pattern.
-    pub(crate) fn fill_words(dev: &Device, shape: &[usize], dtype: DType, word: u32) -> Result<GpuArray> {
+    pub(crate) fn fill_words(
+        dev: &Device,
+        shape: &[usize],
+        dtype: DType,
+        word: u32,
+    ) -> Result<GpuArray> {
         let out = GpuArray::uninit(dev, "full", shape, dtype)?;
         let n = out.numel();
         let params = Params {
@@ -37,7 +42,14 @@ impl GpuArray {
             word,
             ..Default::default()
         };
-        dev.dispatch(Kernel::Fill, "fill", &[], &params, &[rw(1, &out.buf)], groups(n))?;
+        dev.dispatch(
+            Kernel::Fill,
+            "fill",
+            &[],
+            &params,
+            &[rw(1, &out.buf)],
+            groups(n),
+        )?;
         Ok(out)
     }
 
@@ -50,7 +62,14 @@ impl GpuArray {
             step,
             ..Default::default()
         };
-        dev.dispatch(Kernel::Fill, "arange", &[], &params, &[rw(1, &out.buf)], groups(n))?;
+        dev.dispatch(
+            Kernel::Fill,
+            "arange",
+            &[],
+            &params,
+            &[rw(1, &out.buf)],
+            groups(n),
+        )?;
         Ok(out)
     }
 

@@ -1,21 +1,23 @@
 //! Kernel families: one WGSL file in `shaders/` and one launcher module each.
 
-mod conv;
-mod pool;
 pub(crate) mod binary;
+mod conv;
 mod fill;
-pub(crate) mod random;
 mod matmul;
 mod movement;
+mod optim;
+mod pool;
+pub(crate) mod random;
 mod reduce;
 mod unary;
 
-pub use conv::Conv2dParams;
-pub use pool::Pool2dParams;
 pub use binary::BinaryOp;
-pub use unary::UnaryOp;
+pub use conv::Conv2dParams;
 pub use matmul::Transpose;
+pub use optim::OptimRule;
+pub use pool::Pool2dParams;
 pub use reduce::ReduceOp;
+pub use unary::UnaryOp;
 
 /// A kernel family: one WGSL source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,10 +31,11 @@ pub enum Kernel {
     Pool,
     Reduce,
     Movement,
+    Optim,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Fill,
@@ -42,6 +45,7 @@ impl Kernel {
         Kernel::Pool,
         Kernel::Reduce,
         Kernel::Movement,
+        Kernel::Optim,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Kernel {
             Kernel::Pool => "pool",
             Kernel::Reduce => "reduce",
             Kernel::Movement => "movement",
+            Kernel::Optim => "optim",
         }
     }
 
@@ -69,6 +74,7 @@ impl Kernel {
             Kernel::Pool => include_str!("../../../../shaders/pool.wgsl"),
             Kernel::Reduce => include_str!("../../../../shaders/reduce.wgsl"),
             Kernel::Movement => include_str!("../../../../shaders/movement.wgsl"),
+            Kernel::Optim => include_str!("../../../../shaders/optim.wgsl"),
         }
     }
 }

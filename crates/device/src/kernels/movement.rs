@@ -84,10 +84,17 @@ impl GpuArray {
     pub fn permute(&self, dims: &[usize]) -> Result<GpuArray> {
         let r = self.shape.len();
         let mut seen = vec![false; r];
-        if dims.len() != r || dims.iter().any(|&d| d >= r || std::mem::replace(&mut seen[d], true)) {
+        if dims.len() != r
+            || dims
+                .iter()
+                .any(|&d| d >= r || std::mem::replace(&mut seen[d], true))
+        {
             return Err(DeviceError::InvalidArgument {
                 op: "permute",
-                reason: format!("{dims:?} is not a permutation of the dims of {:?}", self.shape),
+                reason: format!(
+                    "{dims:?} is not a permutation of the dims of {:?}",
+                    self.shape
+                ),
             });
         }
         let cs = contiguous_strides(&self.shape);
@@ -95,8 +102,44 @@ impl GpuArray {
         let is: Vec<usize> = dims.iter().map(|&d| cs[d]).collect();
         let out = GpuArray::uninit(&self.dev, "permute", &shape, self.dtype)?;
         let os = contiguous_strides(&shape);
-        copy_into(&out, self, Strided { shape: &shape, is: &is, in_off: 0, os: &os, out_off: 0 })?;
+        copy_into(
+            &out,
+            self,
+            Strided {
+                shape: &shape,
+                is: &is,
+                in_off: 0,
+                os: &os,
+                out_off: 0,
+            },
+        )?;
         Ok(out)
+    }
+
+    /// Overwrites this array's storage in place with `src` (same shape and dtype), on the device.
+    /// Every handle sharing the storage sees the new values.
+    pub fn assign(&self, src: &GpuArray) -> Result<()> {
+        self.same_device("assign", src)?;
+        if src.shape != self.shape || src.dtype != self.dtype {
+            return Err(DeviceError::ShapeMismatch {
+                op: "assign",
+                lhs: self.shape.clone(),
+                rhs: src.shape.clone(),
+                detail: format!(" ({:?} <- {:?})", self.dtype, src.dtype),
+            });
+        }
+        let cs = contiguous_strides(&self.shape);
+        copy_into(
+            self,
+            src,
+            Strided {
+                shape: &self.shape,
+                is: &cs,
+                in_off: 0,
+                os: &cs,
+                out_off: 0,
+            },
+        )
     }
 
     /// Swaps two dims (a contiguous copy).
@@ -127,7 +170,17 @@ impl GpuArray {
         let out = GpuArray::uninit(&self.dev, "broadcast_to", shape, self.dtype)?;
         let is = broadcast_strides(&self.shape, shape);
         let os = contiguous_strides(shape);
-        copy_into(&out, self, Strided { shape, is: &is, in_off: 0, os: &os, out_off: 0 })?;
+        copy_into(
+            &out,
+            self,
+            Strided {
+                shape,
+                is: &is,
+                in_off: 0,
+                os: &os,
+                out_off: 0,
+            },
+        )?;
         Ok(out)
     }
 
@@ -152,7 +205,13 @@ impl GpuArray {
         copy_into(
             &out,
             self,
-            Strided { shape: &shape, is: &is, in_off: start * is[dim], os: &os, out_off: 0 },
+            Strided {
+                shape: &shape,
+                is: &is,
+                in_off: start * is[dim],
+                os: &os,
+                out_off: 0,
+            },
         )?;
         Ok(out)
     }
@@ -168,9 +227,14 @@ impl GpuArray {
         shape[dim] = 0;
         for p in parts {
             first.same_device("concat", p)?;
+            p.expect_dtype("concat", first.dtype)?;
             let same_rest = p.shape.len() == first.shape.len()
-                && p.shape.iter().zip(&first.shape).enumerate().all(|(i, (a, b))| i == dim || a == b);
-            if !same_rest || p.dtype != first.dtype {
+                && p.shape
+                    .iter()
+                    .zip(&first.shape)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == dim || a == b);
+            if !same_rest {
                 return Err(DeviceError::ShapeMismatch {
                     op: "concat",
                     lhs: first.shape.clone(),
@@ -188,7 +252,13 @@ impl GpuArray {
             copy_into(
                 &out,
                 p,
-                Strided { shape: &p.shape, is: &is, in_off: 0, os: &os, out_off: at * os[dim] },
+                Strided {
+                    shape: &p.shape,
+                    is: &is,
+                    in_off: 0,
+                    os: &os,
+                    out_off: at * os[dim],
+                },
             )?;
             at += p.shape[dim];
         }
@@ -203,12 +273,27 @@ impl GpuArray {
                 reason: format!("{} pads for shape {:?}", pads.len(), self.shape),
             });
         }
-        let shape: Vec<usize> = self.shape.iter().zip(pads).map(|(&d, &(b, a))| b + d + a).collect();
+        let shape: Vec<usize> = self
+            .shape
+            .iter()
+            .zip(pads)
+            .map(|(&d, &(b, a))| b + d + a)
+            .collect();
         let out = GpuArray::fill_words(&self.dev, &shape, self.dtype, value.to_bits())?;
         let os = contiguous_strides(&shape);
         let out_off = pads.iter().zip(&os).map(|(&(b, _), &s)| b * s).sum();
         let is = contiguous_strides(&self.shape);
-        copy_into(&out, self, Strided { shape: &self.shape, is: &is, in_off: 0, os: &os, out_off })?;
+        copy_into(
+            &out,
+            self,
+            Strided {
+                shape: &self.shape,
+                is: &is,
+                in_off: 0,
+                os: &os,
+                out_off,
+            },
+        )?;
         Ok(out)
     }
 
@@ -255,6 +340,7 @@ impl GpuArray {
         dim_of("index_add", &self.shape, dim)?;
         self.expect_dtype("index_add", DType::F32)?;
         idx.expect_dtype("index_add", DType::U32)?;
+        self.same_device("index_add", idx)?;
         if idx.shape != [self.shape[dim]] {
             return Err(DeviceError::ShapeMismatch {
                 op: "index_add",
@@ -286,7 +372,12 @@ impl GpuArray {
         idx.expect_dtype(op, DType::U32)?;
         self.same_device(op, idx)?;
         let ok = idx.shape.len() == self.shape.len()
-            && idx.shape.iter().zip(&self.shape).enumerate().all(|(i, (a, b))| i == dim || a == b);
+            && idx
+                .shape
+                .iter()
+                .zip(&self.shape)
+                .enumerate()
+                .all(|(i, (a, b))| i == dim || a == b);
         if !ok {
             return Err(DeviceError::ShapeMismatch {
                 op,
@@ -322,6 +413,7 @@ impl GpuArray {
         self.check_gather("scatter_add", dim, idx)?;
         self.expect_dtype("scatter_add", DType::F32)?;
         src.expect_dtype("scatter_add", DType::F32)?;
+        self.same_device("scatter_add", src)?;
         if src.shape != idx.shape {
             return Err(DeviceError::ShapeMismatch {
                 op: "scatter_add",
@@ -339,7 +431,12 @@ impl GpuArray {
             "scatter_add",
             &[],
             &p,
-            &[rw(1, &out.buf), ro(2, &src.buf), ro(3, &idx.buf), ro(4, &self.buf)],
+            &[
+                rw(1, &out.buf),
+                ro(2, &src.buf),
+                ro(3, &idx.buf),
+                ro(4, &self.buf),
+            ],
             groups(n),
         )?;
         Ok(out)

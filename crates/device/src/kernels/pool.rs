@@ -56,7 +56,10 @@ fn plan(op: &'static str, x: &[usize], pp: &Pool2dParams) -> Result<(Params, Vec
     }
     let (kh, kw) = pp.kernel;
     if pp.padding.0 * 2 > kh || pp.padding.1 * 2 > kw {
-        return Err(bad(format!("padding {:?} exceeds half the window {:?}", pp.padding, pp.kernel)));
+        return Err(bad(format!(
+            "padding {:?} exceeds half the window {:?}",
+            pp.padding, pp.kernel
+        )));
     }
     let oh = out_extent(x[2], kh, pp.stride.0, pp.padding.0, 1);
     let ow = out_extent(x[3], kw, pp.stride.1, pp.padding.1, 1);
@@ -121,6 +124,7 @@ impl GpuArray {
     ) -> Result<GpuArray> {
         self.expect_dtype("max_pool2d_backward", DType::F32)?;
         argmax.expect_dtype("max_pool2d_backward", DType::U32)?;
+        self.same_device("max_pool2d_backward", argmax)?;
         let (mut p, out_shape) = plan("max_pool2d_backward", x_shape, pp)?;
         check_dy("max_pool2d_backward", self, &out_shape)?;
         check_dy("max_pool2d_backward", argmax, &out_shape)?;

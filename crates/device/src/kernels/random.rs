@@ -56,7 +56,14 @@ impl GpuArray {
             b,
             _p: [0; 2],
         };
-        dev.dispatch(Kernel::Random, entry, &[], &params, &[rw(1, &out.buf)], groups(n))?;
+        dev.dispatch(
+            Kernel::Random,
+            entry,
+            &[],
+            &params,
+            &[rw(1, &out.buf)],
+            groups(n),
+        )?;
         Ok(out)
     }
 }

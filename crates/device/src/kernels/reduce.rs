@@ -117,7 +117,11 @@ impl GpuArray {
             ReduceOp::Max => 1,
             ReduceOp::Min => 2,
         };
-        let scale = if op == ReduceOp::Mean { 1.0 / len as f32 } else { 1.0 };
+        let scale = if op == ReduceOp::Mean {
+            1.0 / len as f32
+        } else {
+            1.0
+        };
         let out = if outer * inner < FEW_OUTPUTS && len > CHUNK {
             let partial = self.reduce_pass(code, (outer, len, inner), CHUNK, 1.0)?;
             let nchunk = len.div_ceil(CHUNK);
@@ -164,7 +168,14 @@ impl GpuArray {
         Ok(out)
     }
 
-    fn row_kernel(&self, op: &'static str, entry: &'static str, code: u32, axis: usize, out_shape: &[usize]) -> Result<GpuArray> {
+    fn row_kernel(
+        &self,
+        op: &'static str,
+        entry: &'static str,
+        code: u32,
+        axis: usize,
+        out_shape: &[usize],
+    ) -> Result<GpuArray> {
         self.check_axis(op, axis)?;
         let (outer, len, inner) = split(&self.shape, axis);
         let out = GpuArray::uninit(&self.dev, op, out_shape, DType::F32)?;
@@ -172,7 +183,10 @@ impl GpuArray {
             return if out.numel() == 0 {
                 Ok(out)
             } else {
-                Err(DeviceError::EmptyReduction { op, shape: self.shape.clone() })
+                Err(DeviceError::EmptyReduction {
+                    op,
+                    shape: self.shape.clone(),
+                })
             };
         }
         let total = outer * inner;
