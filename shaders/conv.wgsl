@@ -1,6 +1,8 @@
-// 2-D convolution (cross-correlation, as in PyTorch) with stride, padding, dilation and groups, and
-// its two backward kernels. One invocation computes one output element, summing in a fixed order.
-//   x: [N, C_in, H, W], w: [C_out, C_in / groups, KH, KW], y: [N, C_out, OH, OW]
+// The data movement of 2-D convolution by explicit GEMM: im2col unfolds the input windows into a
+// matrix that the matmul kernel multiplies with the weights, and col2im folds a gradient of that
+// matrix back onto the input (each input element gathers its windows in a fixed order, so no atomics
+// are needed and the result is deterministic). Shapes, with K = C_in KH KW and P = OH OW:
+//   x: [N, C_in, H, W]   col: [N, K, P] with rows ordered (c_in, ky, kx)
 //   OH = (H + 2 ph - dh (KH - 1) - 1) / sh + 1, likewise OW.
 
 struct Params {
@@ -8,7 +10,6 @@ struct Params {
     c_in: u32,
     h: u32,
     w: u32,
-    c_out: u32,
     oh: u32,
     ow: u32,
     kh: u32,
@@ -19,25 +20,20 @@ struct Params {
     pw: u32,
     dh: u32,
     dw: u32,
-    groups: u32,
     total: u32,   // elements of the output of this entry point
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> in0: array<f32>;
-@group(0) @binding(3) var<storage, read> in1: array<f32>;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// in0 = x [N, C_in, H, W], in1 = w [C_out, C_in/g, KH, KW], out = y [N, C_out, OH, OW]
+// in0 = x [N, C_in, H, W] -> out = col [N, C_in KH KW, OH OW] (0 where the window is in padding)
 @compute @workgroup_size(256)
-fn forward(
+fn im2col(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -46,36 +42,27 @@ fn forward(
     if (i >= p.total) {
         return;
     }
-    let ox = i % p.ow;
-    let oy = (i / p.ow) % p.oh;
-    let co = (i / (p.ow * p.oh)) % p.c_out;
-    let b = i / (p.ow * p.oh * p.c_out);
-    let cpg = p.c_in / p.groups;
-    let ci0 = (co / (p.c_out / p.groups)) * cpg;
-    var acc = 0.0;
-    for (var c = 0u; c < cpg; c++) {
-        let x_base = (b * p.c_in + ci0 + c) * p.h * p.w;
-        let w_base = (co * cpg + c) * p.kh * p.kw;
-        for (var ky = 0u; ky < p.kh; ky++) {
-            let iy = i32(oy * p.sh + ky * p.dh) - i32(p.ph);
-            if (iy < 0 || iy >= i32(p.h)) {
-                continue;
-            }
-            for (var kx = 0u; kx < p.kw; kx++) {
-                let ix = i32(ox * p.sw + kx * p.dw) - i32(p.pw);
-                if (ix < 0 || ix >= i32(p.w)) {
-                    continue;
-                }
-                acc += in0[x_base + u32(iy) * p.w + u32(ix)] * in1[w_base + ky * p.kw + kx];
-            }
-        }
+    let np = p.oh * p.ow;
+    let kk = p.c_in * p.kh * p.kw;
+    let pix = i % np;
+    let k = (i / np) % kk;
+    let b = i / (np * kk);
+    let kx = k % p.kw;
+    let ky = (k / p.kw) % p.kh;
+    let ci = k / (p.kw * p.kh);
+    let iy = i32((pix / p.ow) * p.sh + ky * p.dh) - i32(p.ph);
+    let ix = i32((pix % p.ow) * p.sw + kx * p.dw) - i32(p.pw);
+    var v = 0.0;
+    if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+        v = in0[((b * p.c_in + ci) * p.h + u32(iy)) * p.w + u32(ix)];
     }
-    out[i] = acc;
+    out[i] = v;
 }
 
-// in0 = dy [N, C_out, OH, OW], in1 = w [C_out, C_in/g, KH, KW], out = dx [N, C_in, H, W]
+// in0 = dcol [N, C_in KH KW, OH OW] -> out = dx [N, C_in, H, W]: each input element sums the
+// window positions that read it.
 @compute @workgroup_size(256)
-fn backward_input(
+fn col2im(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -88,74 +75,24 @@ fn backward_input(
     let iy = (i / p.w) % p.h;
     let ci = (i / (p.w * p.h)) % p.c_in;
     let b = i / (p.w * p.h * p.c_in);
-    let cpg = p.c_in / p.groups;
-    let opg = p.c_out / p.groups;
-    let g = ci / cpg;
-    let c = ci % cpg;
+    let np = p.oh * p.ow;
+    let kk = p.c_in * p.kh * p.kw;
     var acc = 0.0;
-    for (var o = 0u; o < opg; o++) {
-        let co = g * opg + o;
-        let dy_base = (b * p.c_out + co) * p.oh * p.ow;
-        let w_base = (co * cpg + c) * p.kh * p.kw;
-        for (var ky = 0u; ky < p.kh; ky++) {
-            // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below OH * sh.
-            let ty = i32(iy + p.ph) - i32(ky * p.dh);
-            if (ty < 0 || u32(ty) % p.sh != 0u) {
-                continue;
-            }
-            let oy = u32(ty) / p.sh;
-            if (oy >= p.oh) {
-                continue;
-            }
-            for (var kx = 0u; kx < p.kw; kx++) {
-                let tx = i32(ix + p.pw) - i32(kx * p.dw);
-                if (tx < 0 || u32(tx) % p.sw != 0u) {
-                    continue;
-                }
-                let ox = u32(tx) / p.sw;
-                if (ox >= p.ow) {
-                    continue;
-                }
-                acc += in0[dy_base + oy * p.ow + ox] * in1[w_base + ky * p.kw + kx];
-            }
+    for (var ky = 0u; ky < p.kh; ky++) {
+        // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below OH * sh.
+        let ty = i32(iy + p.ph) - i32(ky * p.dh);
+        if (ty < 0 || u32(ty) % p.sh != 0u || u32(ty) / p.sh >= p.oh) {
+            continue;
         }
-    }
-    out[i] = acc;
-}
-
-// in0 = dy [N, C_out, OH, OW], in1 = x [N, C_in, H, W], out = dw [C_out, C_in/g, KH, KW]
-@compute @workgroup_size(256)
-fn backward_weight(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let i = linear(wid, nwg, li);
-    if (i >= p.total) {
-        return;
-    }
-    let cpg = p.c_in / p.groups;
-    let kx = i % p.kw;
-    let ky = (i / p.kw) % p.kh;
-    let c = (i / (p.kw * p.kh)) % cpg;
-    let co = i / (p.kw * p.kh * cpg);
-    let ci = (co / (p.c_out / p.groups)) * cpg + c;
-    var acc = 0.0;
-    for (var b = 0u; b < p.n; b++) {
-        let dy_base = (b * p.c_out + co) * p.oh * p.ow;
-        let x_base = (b * p.c_in + ci) * p.h * p.w;
-        for (var oy = 0u; oy < p.oh; oy++) {
-            let iy = i32(oy * p.sh + ky * p.dh) - i32(p.ph);
-            if (iy < 0 || iy >= i32(p.h)) {
+        let oy = u32(ty) / p.sh;
+        for (var kx = 0u; kx < p.kw; kx++) {
+            let tx = i32(ix + p.pw) - i32(kx * p.dw);
+            if (tx < 0 || u32(tx) % p.sw != 0u || u32(tx) / p.sw >= p.ow) {
                 continue;
             }
-            for (var ox = 0u; ox < p.ow; ox++) {
-                let ix = i32(ox * p.sw + kx * p.dw) - i32(p.pw);
-                if (ix < 0 || ix >= i32(p.w)) {
-                    continue;
-                }
-                acc += in0[dy_base + oy * p.ow + ox] * in1[x_base + u32(iy) * p.w + u32(ix)];
-            }
+            let ox = u32(tx) / p.sw;
+            let k = (ci * p.kh + ky) * p.kw + kx;
+            acc += in0[(b * kk + k) * np + oy * p.ow + ox];
         }
     }
     out[i] = acc;

@@ -1,4 +1,8 @@
-//! Launcher for `shaders/conv.wgsl`: conv2d forward and its input and weight gradients.
+//! Launcher for `shaders/conv.wgsl`: conv2d forward and its input and weight gradients by explicit
+//! GEMM. im2col unfolds the input into `col` [N, C_in KH KW, OH OW]; the matmul kernel does the
+//! arithmetic; col2im folds a gradient of `col` back. Groups become a batch dim of the matmul.
+//! Measured on lavapipe (2 cores), conv 32->64 3x3 on [64, 32, 14, 14]: direct kernels took
+//! 670 ms forward and 1.3 s for the input gradient; im2col + matmul is several times faster.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -6,6 +10,7 @@ use super::{Kernel, groups};
 use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
+use crate::kernels::{ReduceOp, Transpose};
 
 /// Hyper-parameters of a 2-D convolution, (height, width) pairs as in PyTorch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +39,6 @@ struct Params {
     c_in: u32,
     h: u32,
     w: u32,
-    c_out: u32,
     oh: u32,
     ow: u32,
     kh: u32,
@@ -45,20 +49,12 @@ struct Params {
     pw: u32,
     dh: u32,
     dw: u32,
-    groups: u32,
     total: u32,
-    _p: [u32; 3],
 }
 
 /// Output extent of a convolution or pooling window along one dim, if positive.
 /// `None` for a zero window, stride or dilation (checked before `k - 1` is formed) and on overflow.
-pub(crate) fn out_extent(
-    input: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    dil: usize,
-) -> Option<usize> {
+pub(crate) fn out_extent(input: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Option<usize> {
     if k == 0 || stride == 0 || dil == 0 {
         return None;
     }
@@ -67,113 +63,232 @@ pub(crate) fn out_extent(
     (padded >= span).then(|| (padded - span) / stride + 1)
 }
 
-/// Validates x: [N, C_in, H, W] against w: [C_out, C_in/g, KH, KW] and returns the kernel params.
-fn plan(x: &[usize], w: &[usize], cp: &Conv2dParams) -> Result<Params> {
-    let bad = |detail: String| DeviceError::ShapeMismatch {
-        op: "conv2d",
-        lhs: x.to_vec(),
-        rhs: w.to_vec(),
-        detail,
-    };
-    if x.len() != 4 || w.len() != 4 {
-        return Err(bad(
-            ": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into(),
-        ));
-    }
-    let g = cp.groups;
-    if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
-        return Err(bad(format!(": channels do not split into {g} groups")));
-    }
-    if cp.dilation.0 == 0 || cp.dilation.1 == 0 {
-        return Err(bad(": dilation must be at least 1".into()));
-    }
-    let oh = out_extent(x[2], w[2], cp.stride.0, cp.padding.0, cp.dilation.0);
-    let ow = out_extent(x[3], w[3], cp.stride.1, cp.padding.1, cp.dilation.1);
-    let (Some(oh), Some(ow)) = (oh, ow) else {
-        return Err(bad(format!(
-            ": the kernel does not fit the padded input ({cp:?})"
-        )));
-    };
-    Ok(Params {
-        n: x[0] as u32,
-        c_in: x[1] as u32,
-        h: x[2] as u32,
-        w: x[3] as u32,
-        c_out: w[0] as u32,
-        oh: oh as u32,
-        ow: ow as u32,
-        kh: w[2] as u32,
-        kw: w[3] as u32,
-        sh: cp.stride.0 as u32,
-        sw: cp.stride.1 as u32,
-        ph: cp.padding.0 as u32,
-        pw: cp.padding.1 as u32,
-        dh: cp.dilation.0 as u32,
-        dw: cp.dilation.1 as u32,
-        groups: g as u32,
-        ..Default::default()
-    })
+/// The shapes of one convolution.
+#[derive(Clone, Copy)]
+struct Plan {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    g: usize,
+    oh: usize,
+    ow: usize,
+    kernel: Params,
 }
 
-fn run(
-    entry: &'static str,
-    mut p: Params,
-    out_shape: &[usize],
-    in0: &GpuArray,
-    in1: &GpuArray,
-) -> Result<GpuArray> {
-    for t in [in0, in1] {
-        t.expect_dtype("conv2d", DType::F32)?;
-        in0.same_device("conv2d", t)?;
+impl Plan {
+    /// Validates x: [N, C_in, H, W] against w: [C_out, C_in/g, KH, KW].
+    fn new(x: &[usize], w: &[usize], cp: &Conv2dParams) -> Result<Self> {
+        let bad = |detail: String| DeviceError::ShapeMismatch {
+            op: "conv2d",
+            lhs: x.to_vec(),
+            rhs: w.to_vec(),
+            detail,
+        };
+        if x.len() != 4 || w.len() != 4 {
+            return Err(bad(": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into()));
+        }
+        let g = cp.groups;
+        if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
+            return Err(bad(format!(": channels do not split into {g} groups")));
+        }
+        if cp.dilation.0 == 0 || cp.dilation.1 == 0 {
+            return Err(bad(": dilation must be at least 1".into()));
+        }
+        let oh = out_extent(x[2], w[2], cp.stride.0, cp.padding.0, cp.dilation.0);
+        let ow = out_extent(x[3], w[3], cp.stride.1, cp.padding.1, cp.dilation.1);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            return Err(bad(format!(": the kernel does not fit the padded input ({cp:?})")));
+        };
+        Ok(Self {
+            n: x[0],
+            c_in: x[1],
+            c_out: w[0],
+            g,
+            oh,
+            ow,
+            kernel: Params {
+                n: x[0] as u32,
+                c_in: x[1] as u32,
+                h: x[2] as u32,
+                w: x[3] as u32,
+                oh: oh as u32,
+                ow: ow as u32,
+                kh: w[2] as u32,
+                kw: w[3] as u32,
+                sh: cp.stride.0 as u32,
+                sw: cp.stride.1 as u32,
+                ph: cp.padding.0 as u32,
+                pw: cp.padding.1 as u32,
+                dh: cp.dilation.0 as u32,
+                dw: cp.dilation.1 as u32,
+                total: 0,
+            },
+        })
     }
-    let out = GpuArray::uninit(&in0.dev, "conv2d", out_shape, DType::F32)?;
-    let total = out.numel();
-    p.total = total as u32;
-    in0.dev.dispatch(
-        Kernel::Conv,
-        entry,
-        &[],
-        &p,
-        &[rw(1, &out.buf), ro(2, &in0.buf), ro(3, &in1.buf)],
-        groups(total),
-    )?;
+
+    fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.c_in, self.kernel.h as usize, self.kernel.w as usize]
+    }
+
+    /// Rows of `col` per group (C_in/g · KH · KW) and its columns (OH · OW).
+    fn kg(&self) -> usize {
+        self.c_in / self.g * (self.kernel.kh * self.kernel.kw) as usize
+    }
+
+    fn pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The same plan for a batch of `n` samples.
+    fn with_batch(&self, n: usize) -> Self {
+        let mut p = *self;
+        p.n = n;
+        p.kernel.n = n as u32;
+        p
+    }
+
+    /// Samples per chunk so that `col` stays within one storage binding.
+    fn chunk(&self, dev: &crate::Device) -> usize {
+        let per_sample = (self.g * self.kg() * self.pixels() * 4).max(1) as u64;
+        ((dev.max_binding_bytes() / per_sample) as usize).clamp(1, self.n.max(1))
+    }
+
+    /// x chunk -> col [n, G, Kg, P].
+    fn im2col(&self, x: &GpuArray) -> Result<GpuArray> {
+        let col = GpuArray::uninit(&x.dev, "conv2d", &[self.n, self.g, self.kg(), self.pixels()], DType::F32)?;
+        self.run("im2col", x, &col)?;
+        Ok(col)
+    }
+
+    /// dcol [n, G, Kg, P] -> dx [n, C_in, H, W].
+    fn col2im(&self, dcol: &GpuArray) -> Result<GpuArray> {
+        let dx = GpuArray::uninit(&dcol.dev, "conv2d", &self.x_shape(), DType::F32)?;
+        self.run("col2im", dcol, &dx)?;
+        Ok(dx)
+    }
+
+    fn run(&self, entry: &'static str, input: &GpuArray, out: &GpuArray) -> Result<()> {
+        let total = out.numel();
+        let params = Params {
+            total: total as u32,
+            ..self.kernel
+        };
+        input.dev.dispatch(
+            Kernel::Conv,
+            entry,
+            &[],
+            &params,
+            &[rw(1, &out.buf), ro(2, &input.buf)],
+            groups(total),
+        )
+    }
+
+    /// w as [1, G, C_out/g, Kg] for the batched matmul.
+    fn w_matrix(&self, w: &GpuArray) -> Result<GpuArray> {
+        w.reshape(&[1, self.g, self.c_out / self.g, self.kg()])
+    }
+
+    /// dy as [n, G, C_out/g, P].
+    fn dy_matrix(&self, dy: &GpuArray) -> Result<GpuArray> {
+        dy.reshape(&[self.n, self.g, self.c_out / self.g, self.pixels()])
+    }
+}
+
+fn check_f32(op: &'static str, a: &GpuArray, b: &GpuArray) -> Result<()> {
+    a.expect_dtype(op, DType::F32)?;
+    b.expect_dtype(op, DType::F32)?;
+    a.same_device(op, b)
+}
+
+/// Runs `f` on batch chunks of at most `chunk` samples of `arrays` (all split along dim 0).
+fn chunked(
+    n: usize,
+    chunk: usize,
+    arrays: &[&GpuArray],
+    mut f: impl FnMut(usize, &[GpuArray]) -> Result<GpuArray>,
+) -> Result<Vec<GpuArray>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let parts = if len == n {
+            arrays.iter().map(|a| (*a).clone()).collect::<Vec<_>>()
+        } else {
+            arrays.iter().map(|a| a.narrow(0, start, len)).collect::<Result<Vec<_>>>()?
+        };
+        out.push(f(len, &parts)?);
+        start += len;
+    }
     Ok(out)
+}
+
+fn join(parts: Vec<GpuArray>) -> Result<GpuArray> {
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next().expect("one part"));
+    }
+    GpuArray::concat(&parts.iter().collect::<Vec<_>>(), 0)
 }
 
 impl GpuArray {
     /// y = conv2d(x, w). x: [N, C_in, H, W], w: [C_out, C_in/groups, KH, KW] -> [N, C_out, OH, OW].
     pub fn conv2d(&self, w: &GpuArray, cp: &Conv2dParams) -> Result<GpuArray> {
-        let p = plan(&self.shape, &w.shape, cp)?;
-        let out = [self.shape[0], w.shape[0], p.oh as usize, p.ow as usize];
-        run("forward", p, &out, self, w)
+        check_f32("conv2d", self, w)?;
+        let plan = Plan::new(&self.shape, &w.shape, cp)?;
+        let out_shape = [plan.n, plan.c_out, plan.oh, plan.ow];
+        if plan.n == 0 || plan.pixels() == 0 || plan.c_out == 0 {
+            return GpuArray::zeros(&self.dev, &out_shape);
+        }
+        let wm = plan.w_matrix(w)?;
+        let parts = chunked(plan.n, plan.chunk(&self.dev), &[self], |n, xs| {
+            let p = plan.with_batch(n);
+            // [1, G, C_out/g, Kg] @ [n, G, Kg, P] -> [n, G, C_out/g, P] = [n, C_out, OH, OW]
+            let y = wm.matmul(&p.im2col(&xs[0])?, Transpose::No, Transpose::No)?;
+            y.reshape(&[n, plan.c_out, plan.oh, plan.ow])
+        })?;
+        join(parts)
     }
 
     /// dx of conv2d: self = dy [N, C_out, OH, OW], w as in forward, x_shape = [N, C_in, H, W].
-    pub fn conv2d_backward_input(
-        &self,
-        w: &GpuArray,
-        x_shape: &[usize],
-        cp: &Conv2dParams,
-    ) -> Result<GpuArray> {
-        let p = plan(x_shape, &w.shape, cp)?;
-        self.check_dy(x_shape, &w.shape, &p)?;
-        run("backward_input", p, x_shape, self, w)
+    pub fn conv2d_backward_input(&self, w: &GpuArray, x_shape: &[usize], cp: &Conv2dParams) -> Result<GpuArray> {
+        check_f32("conv2d_backward_input", self, w)?;
+        let plan = Plan::new(x_shape, &w.shape, cp)?;
+        self.check_dy(&plan)?;
+        if plan.n == 0 || plan.pixels() == 0 || plan.c_out == 0 {
+            return GpuArray::zeros(&self.dev, x_shape);
+        }
+        let wm = plan.w_matrix(w)?;
+        let parts = chunked(plan.n, plan.chunk(&self.dev), &[self], |n, dys| {
+            let p = plan.with_batch(n);
+            // [1, G, C_out/g, Kg]^T @ [n, G, C_out/g, P] -> dcol [n, G, Kg, P]
+            let dcol = wm.matmul(&p.dy_matrix(&dys[0])?, Transpose::Yes, Transpose::No)?;
+            p.col2im(&dcol)
+        })?;
+        join(parts)
     }
 
     /// dw of conv2d: self = dy [N, C_out, OH, OW], x the forward input, w_shape as in forward.
-    pub fn conv2d_backward_weight(
-        &self,
-        x: &GpuArray,
-        w_shape: &[usize],
-        cp: &Conv2dParams,
-    ) -> Result<GpuArray> {
-        let p = plan(&x.shape, w_shape, cp)?;
-        self.check_dy(&x.shape, w_shape, &p)?;
-        run("backward_weight", p, w_shape, self, x)
+    pub fn conv2d_backward_weight(&self, x: &GpuArray, w_shape: &[usize], cp: &Conv2dParams) -> Result<GpuArray> {
+        check_f32("conv2d_backward_weight", self, x)?;
+        let plan = Plan::new(&x.shape, w_shape, cp)?;
+        self.check_dy(&plan)?;
+        if plan.n == 0 || plan.pixels() == 0 || plan.c_out == 0 {
+            return GpuArray::zeros(&self.dev, w_shape);
+        }
+        let parts = chunked(plan.n, plan.chunk(&self.dev), &[self, x], |n, a| {
+            let p = plan.with_batch(n);
+            // [n, G, C_out/g, P] @ col^T [n, G, P, Kg] -> [n, G, C_out/g, Kg], summed over n
+            let per_sample = p.dy_matrix(&a[0])?.matmul(&p.im2col(&a[1])?, Transpose::No, Transpose::Yes)?;
+            per_sample.reduce(ReduceOp::Sum, 0, false)
+        })?;
+        let mut total = parts[0].clone();
+        for part in &parts[1..] {
+            total = total.binary(crate::BinaryOp::Add, part)?;
+        }
+        total.reshape(w_shape)
     }
 
-    fn check_dy(&self, x: &[usize], w: &[usize], p: &Params) -> Result<()> {
-        let want = [x[0], w[0], p.oh as usize, p.ow as usize];
+    fn check_dy(&self, plan: &Plan) -> Result<()> {
+        let want = [plan.n, plan.c_out, plan.oh, plan.ow];
         if self.shape != want {
             return Err(DeviceError::ShapeMismatch {
                 op: "conv2d_backward",
