@@ -7,3 +7,5 @@ pub use wgrad_device as device;
 pub use wgrad_device::{Device, DeviceError};
 pub use wgrad_graph as graph;
 pub use wgrad_models as models;
+
+pub mod bench;

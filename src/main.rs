@@ -115,6 +115,15 @@ enum Command {
     Info,
     /// Train an image classifier on MNIST or Fashion-MNIST.
     Train(TrainArgs),
+    /// Benchmark the kernels and training steps on the chosen adapter, against a CPU reference.
+    Bench {
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+        /// Only benchmarks whose name contains this
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Report test accuracy of a checkpoint written by `train`.
     Eval {
         checkpoint: PathBuf,
@@ -430,6 +439,37 @@ fn eval(path: &Path, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+fn bench(json: bool, filter: Option<&str>) -> Result<()> {
+    let dev = Device::new()?;
+    let info = dev.info();
+    if !json {
+        println!(
+            "adapter: {} ({}) driver {} {}",
+            info.adapter.name, info.adapter.backend, info.adapter.driver, info.adapter.driver_info
+        );
+        println!(
+            "{:<22} {:>12} {:<8} {:>12} {:>10}",
+            "name", "value", "unit", "cpu ref", "ratio"
+        );
+    }
+    wgrad::bench::run(&dev, filter, &mut |f| {
+        if json {
+            println!("{}", serde_json::to_string(f).unwrap_or_default());
+        } else {
+            let r = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+            println!(
+                "{:<22} {:>12.2} {:<8} {:>12} {:>10}",
+                f.name,
+                f.value,
+                f.unit,
+                r(f.reference),
+                r(f.ratio)
+            );
+        }
+    })?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match Cli::parse().command {
@@ -439,5 +479,6 @@ fn main() -> Result<()> {
             checkpoint,
             batch_size,
         } => eval(&checkpoint, batch_size),
+        Command::Bench { json, filter } => bench(json, filter.as_deref()),
     }
 }

@@ -1,0 +1,393 @@
+//! `wgrad bench`: kernel and training-step benchmarks with a CPU reference measured in the same run.
+//!
+//! Every figure is the median over repeats of wall time around record + submit + wait, after a
+//! warm-up, so it includes dispatch and synchronisation costs a training loop pays. Each GPU figure
+//! is also given as a ratio to a CPU reference from the same run (a threaded `matrixmultiply` SGEMM
+//! for matmuls, `memcpy` bandwidth for memory-bound kernels), which survives a noisy machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+use wgrad_device::{BinaryOp, Conv2dParams, Device, GpuArray, ReduceOp, Transpose, UnaryOp};
+use wgrad_graph::{Pool2dParams, Tensor};
+use wgrad_models::nn::{
+    Activation, Conv2d, Flatten, Initializer, Linear, MaxPool2d, Module, Sequential, cross_entropy,
+};
+use wgrad_models::optim::{Adam, Optimizer};
+
+/// One measured figure.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+    /// Median wall time of one run, milliseconds.
+    pub ms: f64,
+    /// The CPU reference of the same run, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<f64>,
+    /// value / reference (for ms figures: reference / value, so larger is better for the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    pub adapter: String,
+}
+
+/// Median of `repeats` timings of `f` (milliseconds), after one warm-up call.
+fn time_ms(dev: &Device, repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    dev.synchronize()?;
+    let mut t: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let s = Instant::now();
+            f()?;
+            dev.synchronize()?;
+            Ok(s.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_>>()?;
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn cpu_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Threaded SGEMM on the host: C[m, n] = A[m, k] B[k, n], milliseconds.
+fn cpu_gemm_ms(m: usize, k: usize, n: usize, repeats: usize) -> f64 {
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    cpu_ms(repeats, || unsafe {
+        // SAFETY: the slices hold m*k, k*n and m*n elements with the row-major strides given.
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    })
+}
+
+/// Host memcpy bandwidth over `bytes` (GB/s counting read + write).
+fn memcpy_gbs(bytes: usize, repeats: usize) -> f64 {
+    let src = vec![1u8; bytes];
+    let mut dst = vec![0u8; bytes];
+    let ms = cpu_ms(repeats, || dst.copy_from_slice(std::hint::black_box(&src)));
+    2.0 * bytes as f64 / (ms * 1e6)
+}
+
+struct Bench<'a> {
+    dev: &'a Device,
+    filter: Option<&'a str>,
+    adapter: String,
+    figures: Vec<Figure>,
+    on_figure: &'a mut dyn FnMut(&Figure),
+}
+
+impl Bench<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.filter.is_none_or(|f| name.contains(f))
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        value: f64,
+        unit: &'static str,
+        ms: f64,
+        reference: Option<f64>,
+    ) {
+        let ratio = reference.map(|r| if unit == "ms" { r / value } else { value / r });
+        let fig = Figure {
+            name: name.to_string(),
+            value,
+            unit,
+            ms,
+            reference,
+            ratio,
+            adapter: self.adapter.clone(),
+        };
+        (self.on_figure)(&fig);
+        self.figures.push(fig);
+    }
+
+    fn zeros(&self, shape: &[usize]) -> Result<GpuArray> {
+        Ok(GpuArray::full(self.dev, shape, 0.5)?)
+    }
+
+    fn matmul(
+        &mut self,
+        name: &str,
+        (m, k, n): (usize, usize, usize),
+        ta: Transpose,
+        tb: Transpose,
+    ) -> Result<()> {
+        if !self.wants(name) {
+            return Ok(());
+        }
+        let a = self.zeros(&if ta == Transpose::Yes { [k, m] } else { [m, k] })?;
+        let b = self.zeros(&if tb == Transpose::Yes { [n, k] } else { [k, n] })?;
+        let big = m * k * n >= 1 << 30;
+        let repeats = if big { 3 } else { 5 };
+        let ms = time_ms(self.dev, repeats, || {
+            a.matmul(&b, ta, tb)?;
+            Ok(())
+        })?;
+        let flop = 2.0 * (m * k * n) as f64;
+        let cpu = flop / (cpu_gemm_ms(m, k, n, repeats) * 1e6);
+        self.push(name, flop / (ms * 1e6), "GFLOP/s", ms, Some(cpu));
+        Ok(())
+    }
+
+    fn elementwise(&mut self, memcpy: f64) -> Result<()> {
+        const N: usize = 1 << 22;
+        let a = self.zeros(&[N])?;
+        let b = self.zeros(&[N])?;
+        for (name, op) in [("add_4M", BinaryOp::Add), ("mul_4M", BinaryOp::Mul)] {
+            if self.wants(name) {
+                let ms = time_ms(self.dev, 10, || {
+                    a.binary(op, &b)?;
+                    Ok(())
+                })?;
+                self.push(
+                    name,
+                    3.0 * 4.0 * N as f64 / (ms * 1e6),
+                    "GB/s",
+                    ms,
+                    Some(memcpy),
+                );
+            }
+        }
+        if self.wants("chain_4M") {
+            // relu(a * b + 1): three kernels, each reading and writing 4M floats.
+            let ms = time_ms(self.dev, 10, || {
+                a.binary(BinaryOp::Mul, &b)?
+                    .unary(UnaryOp::AddScalar(1.0))?
+                    .unary(UnaryOp::Relu)?;
+                Ok(())
+            })?;
+            self.push(
+                "chain_4M",
+                3.0 * 4.0 * N as f64 / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
+        }
+        if self.wants("sum_4M") {
+            let ms = time_ms(self.dev, 10, || {
+                a.reduce_all(ReduceOp::Sum)?;
+                Ok(())
+            })?;
+            self.push(
+                "sum_4M",
+                4.0 * N as f64 / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
+        }
+        if self.wants("softmax_1024x1024") {
+            let x = self.zeros(&[1024, 1024])?;
+            let ms = time_ms(self.dev, 10, || {
+                x.softmax(1)?;
+                Ok(())
+            })?;
+            self.push(
+                "softmax_1024x1024",
+                2.0 * 4.0 * (1 << 20) as f64 / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
+        }
+        Ok(())
+    }
+
+    fn conv(&mut self) -> Result<()> {
+        let p = Conv2dParams {
+            padding: (1, 1),
+            ..Default::default()
+        };
+        // conv2d_fwd: input [64, 1, 28, 28], 32 filters 3x3, pad 1 (the CNN's first layer).
+        let cases: [(&str, [usize; 4], [usize; 4]); 2] = [
+            ("conv2d", [64, 1, 28, 28], [32, 1, 3, 3]),
+            ("conv2d_l2", [64, 32, 14, 14], [64, 32, 3, 3]),
+        ];
+        for (tag, xs, ws) in cases {
+            let x = self.zeros(&xs)?;
+            let w = self.zeros(&ws)?;
+            let y = x.conv2d(&w, &p)?;
+            let cpu_ref = cpu_gemm_ms(ws[0], ws[1] * ws[2] * ws[3], y.numel() / ws[0], 3);
+            let runs: [(&str, Box<dyn Fn() -> Result<()>>); 3] = [
+                ("fwd", Box::new(|| Ok(x.conv2d(&w, &p).map(drop)?))),
+                (
+                    "bwd_input",
+                    Box::new(|| Ok(y.conv2d_backward_input(&w, &xs, &p).map(drop)?)),
+                ),
+                (
+                    "bwd_weight",
+                    Box::new(|| Ok(y.conv2d_backward_weight(&x, &ws, &p).map(drop)?)),
+                ),
+            ];
+            for (pass, f) in runs {
+                let name = format!("{tag}_{pass}");
+                if self.wants(&name) {
+                    let ms = time_ms(self.dev, 5, f.as_ref())?;
+                    // Reference: the same GEMM (one pass's FLOPs) on the CPU.
+                    self.push(&name, ms, "ms", ms, Some(cpu_ref));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch_overhead(&mut self) -> Result<()> {
+        if !self.wants("dispatch_overhead") {
+            return Ok(());
+        }
+        let x = self.zeros(&[16])?;
+        const OPS: usize = 1000;
+        let ms = time_ms(self.dev, 5, || {
+            let mut t = x.clone();
+            for _ in 0..OPS {
+                t = t.unary(UnaryOp::AddScalar(1.0))?;
+            }
+            Ok(())
+        })?;
+        self.push(
+            "dispatch_overhead",
+            ms * 1e3 / OPS as f64,
+            "us/op",
+            ms,
+            None,
+        );
+        Ok(())
+    }
+
+    fn train_step(&mut self, name: &str, model: &Sequential, x: &Tensor, y: &Tensor) -> Result<()> {
+        if !self.wants(name) {
+            return Ok(());
+        }
+        let params = model.parameters();
+        let mut opt = Adam::new(1e-3);
+        let ms = time_ms(self.dev, 5, || {
+            let loss = cross_entropy(&model.forward(x)?, y)?;
+            loss.backward()?;
+            opt.step(&params)?;
+            for p in &params {
+                p.zero_grad();
+            }
+            Ok(())
+        })?;
+        self.push(name, ms, "ms", ms, None);
+        Ok(())
+    }
+
+    fn training(&mut self) -> Result<()> {
+        let dev = self.dev;
+        let mut init = Initializer::new(dev, 0);
+        // MLP 784-256-10, batch 128, Adam.
+        let mlp = Sequential::new()
+            .push(Linear::new(&mut init, 784, 256)?)
+            .push(Activation::Relu)
+            .push(Linear::new(&mut init, 256, 10)?);
+        let x = Tensor::rand(&[128, 784], 1, dev)?;
+        let y = Tensor::from_slice(
+            &(0..128u32).map(|i| i % 10).collect::<Vec<_>>(),
+            &[128],
+            dev,
+        )?;
+        self.train_step("mlp_train_step", &mlp, &x, &y)?;
+        // CNN: conv 1->32 3x3 pad 1, ReLU, maxpool 2, conv 32->64 3x3 pad 1, ReLU, maxpool 2,
+        // linear 3136->10; batch 64, Adam.
+        let cnn = Sequential::new()
+            .push(Conv2d::new(&mut init, 1, 32, 3, 1, 1)?)
+            .push(Activation::Relu)
+            .push(MaxPool2d(Pool2dParams::square(2)))
+            .push(Conv2d::new(&mut init, 32, 64, 3, 1, 1)?)
+            .push(Activation::Relu)
+            .push(MaxPool2d(Pool2dParams::square(2)))
+            .push(Flatten)
+            .push(Linear::new(&mut init, 3136, 10)?);
+        let x = Tensor::rand(&[64, 1, 28, 28], 2, dev)?;
+        let y = Tensor::from_slice(&(0..64u32).map(|i| i % 10).collect::<Vec<_>>(), &[64], dev)?;
+        self.train_step("cnn_train_step", &cnn, &x, &y)?;
+        Ok(())
+    }
+}
+
+/// Runs every benchmark whose name contains `filter`, reporting each figure as it is measured.
+pub fn run(
+    dev: &Device,
+    filter: Option<&str>,
+    on_figure: &mut dyn FnMut(&Figure),
+) -> Result<Vec<Figure>> {
+    let info = dev.info();
+    let mut b = Bench {
+        dev,
+        filter,
+        adapter: format!(
+            "{} ({}, {})",
+            info.adapter.name, info.adapter.backend, info.adapter.driver
+        ),
+        figures: Vec::new(),
+        on_figure,
+    };
+    let memcpy = memcpy_gbs(64 << 20, 5);
+    if b.wants("memcpy") {
+        b.push("memcpy_64MB_cpu", memcpy, "GB/s", 0.0, None);
+    }
+    for s in [256, 512, 1024, 2048] {
+        b.matmul(
+            &format!("matmul_{s}"),
+            (s, s, s),
+            Transpose::No,
+            Transpose::No,
+        )?;
+    }
+    // The MLP's own shapes: forward x·W1, and the two gradient products.
+    b.matmul(
+        "matmul_mlp_fwd",
+        (128, 784, 256),
+        Transpose::No,
+        Transpose::No,
+    )?;
+    b.matmul(
+        "matmul_mlp_dw",
+        (784, 128, 256),
+        Transpose::Yes,
+        Transpose::No,
+    )?;
+    b.matmul(
+        "matmul_mlp_dx",
+        (128, 256, 784),
+        Transpose::No,
+        Transpose::Yes,
+    )?;
+    b.elementwise(memcpy)?;
+    b.conv()?;
+    b.dispatch_overhead()?;
+    b.training()?;
+    Ok(b.figures)
+}
