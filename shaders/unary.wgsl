@@ -12,6 +12,9 @@ struct Params {
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+// The same buffers seen as vec4 (buffers are allocated in multiples of 16 bytes).
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 
@@ -83,16 +86,18 @@ fn apply(v: f32) -> f32 {
     }
 }
 
-// x, y: [n] (any shape, contiguous)
+// x, y: [n] seen as [ceil(n / 4)] vec4: four elements per invocation. Lanes past n compute garbage
+// into the buffer's padding, which nothing reads.
 @compute @workgroup_size(256)
-fn main(
+fn main4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
-    if (i >= p.n) {
+    if (i * 4u >= p.n) {
         return;
     }
-    y[i] = apply(x[i]);
+    let v = x4[i];
+    y4[i] = vec4<f32>(apply(v.x), apply(v.y), apply(v.z), apply(v.w));
 }

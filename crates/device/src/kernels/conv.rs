@@ -54,7 +54,13 @@ struct Params {
 
 /// Output extent of a convolution or pooling window along one dim, if positive.
 /// `None` for a zero window, stride or dilation (checked before `k - 1` is formed) and on overflow.
-pub(crate) fn out_extent(input: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Option<usize> {
+pub(crate) fn out_extent(
+    input: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+) -> Option<usize> {
     if k == 0 || stride == 0 || dil == 0 {
         return None;
     }
@@ -85,7 +91,9 @@ impl Plan {
             detail,
         };
         if x.len() != 4 || w.len() != 4 {
-            return Err(bad(": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into()));
+            return Err(bad(
+                ": expected x [N, C, H, W] and w [C_out, C_in/groups, KH, KW]".into(),
+            ));
         }
         let g = cp.groups;
         if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
@@ -97,7 +105,9 @@ impl Plan {
         let oh = out_extent(x[2], w[2], cp.stride.0, cp.padding.0, cp.dilation.0);
         let ow = out_extent(x[3], w[3], cp.stride.1, cp.padding.1, cp.dilation.1);
         let (Some(oh), Some(ow)) = (oh, ow) else {
-            return Err(bad(format!(": the kernel does not fit the padded input ({cp:?})")));
+            return Err(bad(format!(
+                ": the kernel does not fit the padded input ({cp:?})"
+            )));
         };
         Ok(Self {
             n: x[0],
@@ -127,7 +137,12 @@ impl Plan {
     }
 
     fn x_shape(&self) -> [usize; 4] {
-        [self.n, self.c_in, self.kernel.h as usize, self.kernel.w as usize]
+        [
+            self.n,
+            self.c_in,
+            self.kernel.h as usize,
+            self.kernel.w as usize,
+        ]
     }
 
     /// Rows of `col` per group (C_in/g · KH · KW) and its columns (OH · OW).
@@ -155,7 +170,12 @@ impl Plan {
 
     /// x chunk -> col [n, G, Kg, P].
     fn im2col(&self, x: &GpuArray) -> Result<GpuArray> {
-        let col = GpuArray::uninit(&x.dev, "conv2d", &[self.n, self.g, self.kg(), self.pixels()], DType::F32)?;
+        let col = GpuArray::uninit(
+            &x.dev,
+            "conv2d",
+            &[self.n, self.g, self.kg(), self.pixels()],
+            DType::F32,
+        )?;
         self.run("im2col", x, &col)?;
         Ok(col)
     }
@@ -214,7 +234,10 @@ fn chunked(
         let parts = if len == n {
             arrays.iter().map(|a| (*a).clone()).collect::<Vec<_>>()
         } else {
-            arrays.iter().map(|a| a.narrow(0, start, len)).collect::<Result<Vec<_>>>()?
+            arrays
+                .iter()
+                .map(|a| a.narrow(0, start, len))
+                .collect::<Result<Vec<_>>>()?
         };
         out.push(f(len, &parts)?);
         start += len;
@@ -249,7 +272,12 @@ impl GpuArray {
     }
 
     /// dx of conv2d: self = dy [N, C_out, OH, OW], w as in forward, x_shape = [N, C_in, H, W].
-    pub fn conv2d_backward_input(&self, w: &GpuArray, x_shape: &[usize], cp: &Conv2dParams) -> Result<GpuArray> {
+    pub fn conv2d_backward_input(
+        &self,
+        w: &GpuArray,
+        x_shape: &[usize],
+        cp: &Conv2dParams,
+    ) -> Result<GpuArray> {
         check_f32("conv2d_backward_input", self, w)?;
         let plan = Plan::new(x_shape, &w.shape, cp)?;
         self.check_dy(&plan)?;
@@ -267,7 +295,12 @@ impl GpuArray {
     }
 
     /// dw of conv2d: self = dy [N, C_out, OH, OW], x the forward input, w_shape as in forward.
-    pub fn conv2d_backward_weight(&self, x: &GpuArray, w_shape: &[usize], cp: &Conv2dParams) -> Result<GpuArray> {
+    pub fn conv2d_backward_weight(
+        &self,
+        x: &GpuArray,
+        w_shape: &[usize],
+        cp: &Conv2dParams,
+    ) -> Result<GpuArray> {
         check_f32("conv2d_backward_weight", self, x)?;
         let plan = Plan::new(&x.shape, w_shape, cp)?;
         self.check_dy(&plan)?;
@@ -277,7 +310,9 @@ impl GpuArray {
         let parts = chunked(plan.n, plan.chunk(&self.dev), &[self, x], |n, a| {
             let p = plan.with_batch(n);
             // [n, G, C_out/g, P] @ col^T [n, G, P, Kg] -> [n, G, C_out/g, Kg], summed over n
-            let per_sample = p.dy_matrix(&a[0])?.matmul(&p.im2col(&a[1])?, Transpose::No, Transpose::Yes)?;
+            let per_sample =
+                p.dy_matrix(&a[0])?
+                    .matmul(&p.im2col(&a[1])?, Transpose::No, Transpose::Yes)?;
             per_sample.reduce(ReduceOp::Sum, 0, false)
         })?;
         let mut total = parts[0].clone();
