@@ -251,7 +251,7 @@ fn train(a: TrainArgs) -> Result<()> {
     if a.resume {
         let ckpt = checkpoint::load(&ckpt_path)?;
         let meta = &ckpt.metadata;
-        for (key, want) in [("model", kind.name()), ("dataset", dataset.name())] {
+        for (key, want) in [("model", kind.name()), ("dataset", dataset.dir_name())] {
             if meta.get(key).map(String::as_str) != Some(want) {
                 bail!(
                     "{} holds {key} {:?}, not {want}",
@@ -367,7 +367,7 @@ fn train(a: TrainArgs) -> Result<()> {
         )?;
         let meta = BTreeMap::from([
             ("model".to_string(), kind.name().to_string()),
-            ("dataset".to_string(), dataset.name().to_string()),
+            ("dataset".to_string(), dataset.dir_name().to_string()),
             ("epoch".to_string(), (epoch + 1).to_string()),
             ("seed".to_string(), a.seed.to_string()),
             (

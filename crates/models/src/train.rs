@@ -92,6 +92,7 @@ pub fn train_epoch(
     let steps = loader.num_batches();
     let start = Instant::now();
     for (step, batch) in loader.epoch(epoch as u64).enumerate() {
+        model.set_step((epoch * steps + step) as u64);
         let (x, y) = upload(&batch, dev)?;
         let logits = model.forward(&x)?;
         let loss = cross_entropy(&logits, &y)?;

@@ -1,6 +1,6 @@
 //! Linear, convolution, pooling, flatten, dropout, activations, residual block, Sequential.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use wgrad_graph::{Conv2dParams, Distribution, Pool2dParams, Result, Tensor};
 
@@ -155,11 +155,12 @@ impl Module for Flatten {
 }
 
 /// Zeroes each element with probability `p` in training and scales the rest by 1/(1-p).
-/// Masks come from the device generator: seed plus a per-call counter.
+/// Masks come from the device generator keyed by (seed, counter); the counter advances per call
+/// and `set_step` moves it to `step << 16`, so masks depend on the training step, not on history.
 pub struct Dropout {
     pub p: f32,
     seed: u64,
-    calls: AtomicU32,
+    counter: AtomicU64,
     training: AtomicBool,
 }
 
@@ -168,7 +169,7 @@ impl Dropout {
         Self {
             p,
             seed,
-            calls: AtomicU32::new(0),
+            counter: AtomicU64::new(0),
             training: AtomicBool::new(true),
         }
     }
@@ -179,18 +180,23 @@ impl Module for Dropout {
         if !self.training.load(Ordering::Relaxed) || self.p <= 0.0 {
             return Ok(x.clone());
         }
-        let offset = self.calls.fetch_add(1, Ordering::Relaxed);
+        let c = self.counter.fetch_add(1, Ordering::Relaxed);
+        // The generator takes a 64-bit key and a 32-bit offset: the counter's high half joins the key.
+        let key = self.seed ^ (c >> 32).rotate_left(29);
         let keep = Tensor::random(
             x.shape(),
             Distribution::Bernoulli { p: 1.0 - self.p },
-            self.seed,
-            offset,
+            key,
+            c as u32,
             x.device(),
         )?;
         x.mul(&keep.mul_scalar(1.0 / (1.0 - self.p))?)
     }
     fn set_training(&mut self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
+    }
+    fn set_step(&mut self, step: u64) {
+        self.counter.store(step << 16, Ordering::Relaxed);
     }
 }
 
@@ -263,6 +269,11 @@ impl Module for Sequential {
     fn set_training(&mut self, training: bool) {
         for l in &mut self.layers {
             l.set_training(training);
+        }
+    }
+    fn set_step(&mut self, step: u64) {
+        for l in &mut self.layers {
+            l.set_step(step);
         }
     }
 }

@@ -44,6 +44,10 @@ pub trait Module {
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&mut self, _training: bool) {}
 
+    /// Tells layers with random draws (dropout) the global training step. Their draws are a
+    /// function of (seed, step, call within the step), so a resumed run repeats them exactly.
+    fn set_step(&mut self, _step: u64) {}
+
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters()
             .into_iter()
