@@ -1,4 +1,6 @@
+pub mod autoencoder;
 pub mod checkpoint;
+pub mod classic;
 pub mod data;
 pub mod nn;
 pub mod optim;
