@@ -10,13 +10,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use wgrad::Device;
 use wgrad::graph::Tensor;
-use wgrad::models::checkpoint;
 use wgrad::models::data::{self, DataLoader, Dataset, LoaderConfig, Normalize, Split};
 use wgrad::models::nn::{Initializer, Module};
 use wgrad::models::optim::{self, Optimizer};
 use wgrad::models::report::{self, EpochMetrics};
 use wgrad::models::train::{Progress, evaluate, train_epoch};
 use wgrad::models::zoo::Classifier;
+use wgrad::models::{checkpoint, classic};
 
 #[derive(Parser)]
 #[command(
@@ -54,15 +54,26 @@ enum ModelArg {
     Cnn,
     /// Small residual net with batch norm
     Resnet,
+    /// Auto-encoder 784-256-64-256-784; reports test reconstruction MSE, writes reconstructions.png
+    Autoencoder,
+    /// Linear regression on the diabetes table: closed form vs GD vs SGD vs Newton
+    Linear,
+    /// Logistic regression on two classes (MNIST 3 vs 5, Fashion-MNIST T-shirt vs shirt)
+    Logistic,
+    /// PCA of 10,000 training images: explained variance, checked against a CPU eigen-solve
+    Pca,
+    /// PCA and ZCA whitening: how close the whitened covariance is to the identity
+    Whiten,
 }
 
 impl ModelArg {
-    fn classifier(self) -> Classifier {
+    fn classifier(self) -> Option<Classifier> {
         match self {
-            ModelArg::Softmax => Classifier::Softmax,
-            ModelArg::Mlp => Classifier::Mlp,
-            ModelArg::Cnn => Classifier::Cnn,
-            ModelArg::Resnet => Classifier::Resnet,
+            ModelArg::Softmax => Some(Classifier::Softmax),
+            ModelArg::Mlp => Some(Classifier::Mlp),
+            ModelArg::Cnn => Some(Classifier::Cnn),
+            ModelArg::Resnet => Some(Classifier::Resnet),
+            _ => None,
         }
     }
 }
@@ -113,7 +124,7 @@ struct TrainArgs {
 enum Command {
     /// List every adapter wgpu finds and show the one wgrad picks, with its limits and features.
     Info,
-    /// Train an image classifier on MNIST or Fashion-MNIST.
+    /// Train one of the course's models (classifiers, auto-encoder, linear/logistic regression, PCA, whitening).
     Train(TrainArgs),
     /// Benchmark the kernels and training steps on the chosen adapter, against a CPU reference.
     Bench {
@@ -228,8 +239,16 @@ fn optimizer_state(ckpt: &checkpoint::Checkpoint, dev: &Device) -> Result<Vec<(S
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    let Some(kind) = a.model.classifier() else {
+        return match a.model {
+            ModelArg::Autoencoder => train_autoencoder(&a),
+            ModelArg::Linear => classic_linear(&a),
+            ModelArg::Logistic => classic_logistic(&a),
+            ModelArg::Pca => classic_pca(&a),
+            _ => classic_whiten(&a),
+        };
+    };
     let dataset = a.dataset.dataset();
-    let kind = a.model.classifier();
     let dev = Device::new()?;
     let root = data::data_root();
     let mut train_set = data::load(&root, dataset, Split::Train)?;
@@ -390,6 +409,198 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Prints one result as a JSON object (`--json`) or as `label: key value, ...`.
+fn emit(json: bool, label: &str, fields: serde_json::Value) {
+    if json {
+        println!("{fields}");
+    } else if let Some(obj) = fields.as_object() {
+        let parts: Vec<String> = obj
+            .iter()
+            .filter(|(k, _)| *k != "model")
+            .map(|(k, v)| match v.as_f64() {
+                Some(f) if f.fract() != 0.0 => format!("{k} {f:.6}"),
+                _ => format!("{k} {v}"),
+            })
+            .collect();
+        println!("{label}: {}", parts.join(", "));
+    }
+}
+
+fn classic_linear(a: &TrainArgs) -> Result<()> {
+    let dev = Device::new()?;
+    let opts = classic::LinearOptions {
+        seed: a.seed,
+        ..Default::default()
+    };
+    let r = classic::linear_regression(&dev, &opts)?;
+    for f in &r.fits {
+        emit(
+            a.json,
+            &format!("linear {}", f.method),
+            serde_json::json!({
+                "model": "linear", "method": f.method.name(), "train_mse": f.train_mse,
+                "test_mse": f.test_mse, "test_r2": f.test_r2, "steps": f.steps,
+                "rel_diff_from_closed_form": f.rel_diff, "seconds": f.seconds,
+            }),
+        );
+    }
+    if !r.all_agree() {
+        bail!("the four methods disagree beyond their tolerances");
+    }
+    Ok(())
+}
+
+fn classic_logistic(a: &TrainArgs) -> Result<()> {
+    let dev = Device::new()?;
+    let dataset = a.dataset.dataset();
+    let opts = classic::LogisticOptions {
+        dataset,
+        // MNIST: 3 vs 5; Fashion-MNIST: T-shirt (0) vs shirt (6), the hardest pair.
+        classes: if dataset == Dataset::Mnist {
+            (3, 5)
+        } else {
+            (0, 6)
+        },
+        max_train: a.limit,
+        train: classic::Training {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            lr: a.lr.unwrap_or(1e-3),
+            seed: a.seed,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = classic::logistic_regression(&dev, &opts)?;
+    for e in &r.epochs {
+        emit(
+            a.json,
+            &format!("logistic {} epoch {}", r.task, e.epoch),
+            serde_json::json!({
+                "model": "logistic", "epoch": e.epoch, "train_loss": e.train_loss,
+                "test_loss": e.test_loss, "test_acc": e.test_accuracy, "seconds": e.seconds,
+            }),
+        );
+    }
+    Ok(())
+}
+
+fn classic_pca(a: &TrainArgs) -> Result<()> {
+    let dev = Device::new()?;
+    let opts = classic::PcaOptions {
+        dataset: a.dataset.dataset(),
+        ..Default::default()
+    };
+    let r = classic::pca(&dev, &opts)?;
+    let check = r.check.as_ref();
+    emit(
+        a.json,
+        &format!("pca of {}", r.data),
+        serde_json::json!({
+            "model": "pca", "components": r.explained_variance_ratio.len(),
+            "explained_variance_ratio": r.explained_variance_ratio,
+            "cumulative": r.cumulative_ratio().last(),
+            "reconstruction_mse_test": r.reconstruction_mse_test,
+            "cpu_eigenvalue_rel_err": check.map(|c| c.max_rel_value_err),
+            "cpu_min_abs_cos": check.map(|c| c.min_abs_cos),
+            "seconds": r.covariance_seconds + r.eigen_seconds,
+        }),
+    );
+    Ok(())
+}
+
+fn classic_whiten(a: &TrainArgs) -> Result<()> {
+    let dev = Device::new()?;
+    let opts = classic::WhitenOptions {
+        data: classic::WhitenData::Images(a.dataset.dataset()),
+        seed: a.seed,
+        ..Default::default()
+    };
+    let r = classic::whitening(&dev, &opts)?;
+    emit(
+        a.json,
+        &format!("whitening of {}", r.data),
+        serde_json::json!({
+            "model": "whiten", "components": r.components, "eps": r.eps,
+            "pca_max_dev_from_identity_train": r.train.pca_max_dev,
+            "zca_max_dev_train": r.train.zca_max_dev,
+            "pca_max_dev_from_identity_heldout": r.test.pca_max_dev,
+            "zca_max_dev_heldout": r.test.zca_max_dev, "seconds": r.seconds,
+        }),
+    );
+    Ok(())
+}
+
+fn train_autoencoder(a: &TrainArgs) -> Result<()> {
+    use wgrad::models::autoencoder::{self, Autoencoder, AutoencoderOptions};
+    let dataset = a.dataset.dataset();
+    let dev = Device::new()?;
+    let root = data::data_root();
+    let mut train_set = data::load(&root, dataset, Split::Train)?;
+    if let Some(k) = a.limit {
+        train_set = train_set.take(k);
+    }
+    let test_set = data::load(&root, dataset, Split::Test)?;
+    let mut init = Initializer::new(&dev, a.seed);
+    let model = Autoencoder::mnist(&mut init)?;
+    let mut opt = make_optimizer(a.optimizer, a.lr);
+    std::fs::create_dir_all(&a.out)?;
+    let metrics_path = a.out.join("metrics.jsonl");
+    if metrics_path.exists() {
+        std::fs::remove_file(&metrics_path)?;
+    }
+    let opts = AutoencoderOptions {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let mut history = Vec::new();
+    let mut failed = None;
+    autoencoder::train_autoencoder(
+        &model,
+        opt.as_mut(),
+        &train_set,
+        &test_set,
+        &opts,
+        &mut |m| {
+            emit(
+                a.json,
+                &format!("autoencoder epoch {}", m.epoch),
+                serde_json::json!({
+                    "model": "autoencoder", "epoch": m.epoch, "train_mse": m.train_loss,
+                    "test_mse": m.test_loss, "seconds": m.seconds,
+                }),
+            );
+            history.push(m.clone());
+            let written = report::append_jsonl(&metrics_path, m).and_then(|_| {
+                report::plot_curves(&a.out.join("curve.png"), &history, "autoencoder")
+            });
+            if let Err(e) = written {
+                failed.get_or_insert(e);
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let meta = BTreeMap::from([
+        ("model".to_string(), "autoencoder".to_string()),
+        ("dataset".to_string(), dataset.dir_name().to_string()),
+        ("epoch".to_string(), a.epochs.to_string()),
+    ]);
+    checkpoint::save(
+        &a.out.join("checkpoint.safetensors"),
+        &model.named_state(),
+        &meta,
+    )?;
+    autoencoder::save_reconstructions(&model, &test_set, 10, &a.out.join("reconstructions.png"))?;
+    if !a.json {
+        println!("wrote {}", a.out.display());
+    }
+    Ok(())
+}
+
 fn model_dyn(m: &mut wgrad::models::nn::Sequential) -> &mut dyn Module {
     m
 }
@@ -398,7 +609,6 @@ fn eval(path: &Path, batch_size: usize) -> Result<()> {
     let ckpt = checkpoint::load(path)?;
     let meta = &ckpt.metadata;
     let name = meta.get("model").context("checkpoint has no model name")?;
-    let kind = Classifier::from_name(name).with_context(|| format!("unknown model {name:?}"))?;
     let dataset = match meta.get("dataset").map(String::as_str) {
         Some("mnist") => Dataset::Mnist,
         Some("fashion-mnist") => Dataset::FashionMnist,
@@ -412,6 +622,18 @@ fn eval(path: &Path, batch_size: usize) -> Result<()> {
     let dev = Device::new()?;
     let test_set = data::load(data::data_root(), dataset, Split::Test)?;
     let mut init = Initializer::new(&dev, seed);
+    if name == "autoencoder" {
+        use wgrad::models::autoencoder::{Autoencoder, evaluate_autoencoder};
+        let model = Autoencoder::mnist(&mut init)?;
+        ckpt.restore_into(&model.named_state())?;
+        let mse = evaluate_autoencoder(&model, &test_set, batch_size)?;
+        println!(
+            "autoencoder on {} test set: reconstruction MSE {mse:.6}",
+            dataset.name()
+        );
+        return Ok(());
+    }
+    let kind = Classifier::from_name(name).with_context(|| format!("unknown model {name:?}"))?;
     let mut model = kind.build(
         &mut init,
         [test_set.channels, test_set.height, test_set.width],
