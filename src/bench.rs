@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
-use wgrad_device::{BinaryOp, Conv2dParams, Device, GpuArray, ReduceOp, Transpose, UnaryOp};
+use wgrad_device::{
+    BinaryOp, Conv2dParams, Device, Distribution, GpuArray, OptimRule, ReduceOp, Transpose, UnaryOp,
+};
 use wgrad_graph::{Pool2dParams, Tensor};
 use wgrad_models::nn::{
     Activation, Conv2d, Flatten, Initializer, Linear, MaxPool2d, Module, Sequential, cross_entropy,
@@ -224,6 +226,73 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// One figure for each of the remaining kernel families: fill, random, movement, pooling and
+    /// the fused optimiser update.
+    fn families(&mut self, memcpy: f64) -> Result<()> {
+        const N: usize = 1 << 22;
+        let bytes = 4.0 * N as f64;
+        if self.wants("fill_4M") {
+            let ms = time_ms(self.dev, 10, || {
+                Ok(GpuArray::full(self.dev, &[N], 1.0).map(drop)?)
+            })?;
+            self.push("fill_4M", bytes / (ms * 1e6), "GB/s", ms, Some(memcpy));
+        }
+        if self.wants("randn_4M") {
+            let normal = Distribution::Normal {
+                mean: 0.0,
+                std: 1.0,
+            };
+            let ms = time_ms(self.dev, 10, || {
+                Ok(GpuArray::random(self.dev, &[N], normal, 1, 0).map(drop)?)
+            })?;
+            self.push("randn_4M", N as f64 / (ms * 1e6), "Gsample/s", ms, None);
+        }
+        if self.wants("transpose_2048") {
+            let x = self.zeros(&[2048, 2048])?;
+            let ms = time_ms(self.dev, 10, || Ok(x.transpose(0, 1).map(drop)?))?;
+            self.push(
+                "transpose_2048",
+                2.0 * bytes / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
+        }
+        if self.wants("maxpool_fwd") {
+            // The CNN's first pooling: [64, 32, 28, 28] -> [64, 32, 14, 14].
+            let x = self.zeros(&[64, 32, 28, 28])?;
+            let pp = Pool2dParams::square(2);
+            let ms = time_ms(self.dev, 10, || Ok(x.max_pool2d(&pp).map(drop)?))?;
+            self.push("maxpool_fwd", ms, "ms", ms, None);
+        }
+        if self.wants("adam_step_4M") {
+            // One fused Adam update of a 4M-element parameter: reads p, g, m, v, writes p, m, v.
+            let (p, g) = (self.zeros(&[N])?, self.zeros(&[N])?);
+            let (m, v) = (self.zeros(&[N])?, self.zeros(&[N])?);
+            let mut step = 0;
+            let ms = time_ms(self.dev, 10, || {
+                step += 1;
+                let rule = OptimRule::Adam {
+                    lr: 1e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.0,
+                    step,
+                };
+                Ok(p.optim_update(&g, &[&m, &v], &rule)?)
+            })?;
+            self.push(
+                "adam_step_4M",
+                7.0 * bytes / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
+        }
+        Ok(())
+    }
+
     fn conv(&mut self) -> Result<()> {
         let p = Conv2dParams {
             padding: (1, 1),
@@ -401,6 +470,7 @@ pub fn run(
         Transpose::Yes,
     )?;
     b.elementwise(memcpy)?;
+    b.families(memcpy)?;
     b.conv()?;
     b.dispatch_overhead()?;
     b.training()?;
