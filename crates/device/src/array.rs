@@ -28,7 +28,9 @@ impl Element for i32 {
     const DTYPE: DType = DType::I32;
 }
 
-/// A tensor's storage on the device. Cloning shares the buffer (it is never written after creation).
+/// A tensor's storage on the device. Cloning shares the buffer. Ops always write a fresh buffer;
+/// only `write`, `assign` and `optim_update` change one in place (loading checkpoints, running
+/// statistics, optimiser steps), and every handle sharing it sees the change.
 #[derive(Clone)]
 pub struct GpuArray {
     pub(crate) buf: Arc<PooledBuffer>,

@@ -413,3 +413,39 @@ fn u32_survives_chained_movement() {
         check_eq("chained movement (u32)", &down_u32(&y)?, &want)
     });
 }
+
+/// `assign` and `write` overwrite storage in place: every handle sharing it sees the new values,
+/// and a shape or dtype mismatch is refused before anything is written.
+#[test]
+fn assign_and_write_in_place() {
+    on_each_device("assign_and_write_in_place", |dev| {
+        let a = GpuArray::from_slice(dev, &[1.0f32, 2.0, 3.0], &[3])?;
+        let alias = a.reshape(&[3, 1])?;
+        a.assign(&GpuArray::from_slice(dev, &[7.0f32, 8.0, 9.0], &[3])?)?;
+        if alias.to_vec::<f32>()? != [7.0, 8.0, 9.0] {
+            return fail("assign did not reach a handle sharing the storage");
+        }
+        a.write(&[-1.0f32, -2.0, -3.0])?;
+        if a.to_vec::<f32>()? != [-1.0, -2.0, -3.0] {
+            return fail("write did not overwrite the storage");
+        }
+        let wrong_shape = GpuArray::from_slice(dev, &[1.0f32, 2.0], &[2])?;
+        let wrong_dtype = GpuArray::from_slice(dev, &[1u32, 2, 3], &[3])?;
+        match (
+            a.assign(&wrong_shape),
+            a.assign(&wrong_dtype),
+            a.write(&[1.0f32]),
+        ) {
+            (
+                Err(wgrad_device::DeviceError::ShapeMismatch { .. }),
+                Err(wgrad_device::DeviceError::DTypeMismatch { .. }),
+                Err(wgrad_device::DeviceError::InvalidShape { .. }),
+            ) => {}
+            other => return fail(format!("mismatches gave {other:?}")),
+        }
+        if a.to_vec::<f32>()? != [-1.0, -2.0, -3.0] {
+            return fail("a refused assign changed the storage");
+        }
+        Ok(())
+    });
+}

@@ -120,12 +120,13 @@ impl GpuArray {
     /// Every handle sharing the storage sees the new values.
     pub fn assign(&self, src: &GpuArray) -> Result<()> {
         self.same_device("assign", src)?;
-        if src.shape != self.shape || src.dtype != self.dtype {
+        src.expect_dtype("assign", self.dtype)?;
+        if src.shape != self.shape {
             return Err(DeviceError::ShapeMismatch {
                 op: "assign",
                 lhs: self.shape.clone(),
                 rhs: src.shape.clone(),
-                detail: format!(" ({:?} <- {:?})", self.dtype, src.dtype),
+                detail: String::new(),
             });
         }
         let cs = contiguous_strides(&self.shape);
