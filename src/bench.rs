@@ -10,7 +10,8 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 use wgrad_device::{
-    BinaryOp, Conv2dParams, Device, Distribution, GpuArray, OptimRule, ReduceOp, Transpose, UnaryOp,
+    BinaryOp, Conv2dParams, Device, Distribution, GpuArray, Kernel, OptimRule, ReduceOp,
+    ShapeClass, Transpose, UnaryOp,
 };
 use wgrad_graph::{Pool2dParams, Tensor};
 use wgrad_models::nn::{
@@ -419,6 +420,81 @@ impl Bench<'_> {
         self.train_step("cnn_train_step", &cnn, &x, &y)?;
         Ok(())
     }
+}
+
+/// One measured tuning choice: the shape, the time of each variant (ms), and the winner.
+#[derive(Clone, Debug, Serialize)]
+pub struct TuneRecord {
+    pub shape: String,
+    pub class: String,
+    pub ms: Vec<(String, f64)>,
+    pub chosen: String,
+}
+
+/// Times every matmul variant on the shapes wgrad's models and benchmarks use (plain matmuls,
+/// the MLP's products, the CNN's convolution GEMMs in all three passes), records the fastest per
+/// shape class on the device, and saves the records to the tuning file.
+pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<TuneRecord>> {
+    use Transpose::{No, Yes};
+    // (label, batch of A, batch of B, m, k, n, ta, tb)
+    let shapes: Vec<(
+        &str,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        Transpose,
+        Transpose,
+    )> = vec![
+        ("square 256", 1, 1, 256, 256, 256, No, No),
+        ("square 512", 1, 1, 512, 512, 512, No, No),
+        ("square 1024", 1, 1, 1024, 1024, 1024, No, No),
+        ("square 2048", 1, 1, 2048, 2048, 2048, No, No),
+        ("mlp x W1", 1, 1, 128, 784, 256, No, No),
+        ("mlp dW1", 1, 1, 784, 128, 256, Yes, No),
+        ("mlp dx", 1, 1, 128, 256, 784, No, Yes),
+        ("mlp 784-512", 1, 1, 64, 784, 512, No, No),
+        ("mlp 512-256", 1, 1, 64, 512, 256, No, No),
+        ("cnn fc", 1, 1, 64, 3136, 10, No, No),
+        ("conv1 fwd", 1, 64, 32, 9, 784, No, No),
+        ("conv1 dcol", 1, 64, 9, 32, 784, Yes, No),
+        ("conv1 dw", 64, 64, 32, 784, 9, No, Yes),
+        ("conv2 fwd", 1, 64, 64, 288, 196, No, No),
+        ("conv2 dcol", 1, 64, 288, 64, 196, Yes, No),
+        ("conv2 dw", 64, 64, 64, 196, 288, No, Yes),
+    ];
+    let mut records = Vec::new();
+    for (label, ba, bb, m, k, n, ta, tb) in shapes {
+        let a_shape = if ta == Yes { [ba, k, m] } else { [ba, m, k] };
+        let b_shape = if tb == Yes { [bb, n, k] } else { [bb, k, n] };
+        let a = GpuArray::full(dev, &a_shape, 0.5)?;
+        let b = GpuArray::full(dev, &b_shape, 0.25)?;
+        let mut ms = Vec::new();
+        for entry in GpuArray::matmul_variants() {
+            let t = time_ms(dev, 3, || {
+                Ok(a.matmul_variant(&b, ta, tb, entry).map(drop)?)
+            })?;
+            ms.push((entry.to_string(), t));
+        }
+        let best = ms
+            .iter()
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .map(|x| x.0.clone())
+            .unwrap_or_default();
+        let class = ShapeClass::of(ba.max(bb), m, n, k);
+        dev.set_tuned_variant(Kernel::Matmul, class, &best);
+        let rec = TuneRecord {
+            shape: format!("{label}: [{ba}, {m}, {k}] x [{bb}, {k}, {n}] {ta:?}/{tb:?}"),
+            class: format!("{class:?}"),
+            ms,
+            chosen: best,
+        };
+        on_record(&rec);
+        records.push(rec);
+    }
+    dev.save_tuning()?;
+    Ok(records)
 }
 
 /// Runs every benchmark whose name contains `filter`, reporting each figure as it is measured.

@@ -89,6 +89,33 @@ enum OptimizerArg {
     Adamw,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum ScheduleArg {
+    None,
+    Step,
+    Cosine,
+}
+
+impl ScheduleArg {
+    /// The learning rate of `epoch` (0-based) of `epochs`.
+    fn lr(self, base: f32, epoch: usize, epochs: usize) -> f32 {
+        use wgrad::models::optim::{CosineLr, LrSchedule, StepLr};
+        match self {
+            ScheduleArg::None => base,
+            ScheduleArg::Step => StepLr {
+                step_size: epochs.div_ceil(3).max(1),
+                gamma: 0.1,
+            }
+            .lr(base, epoch),
+            ScheduleArg::Cosine => CosineLr {
+                t_max: epochs,
+                eta_min: 0.0,
+            }
+            .lr(base, epoch),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct TrainArgs {
     /// The model to train
@@ -104,6 +131,10 @@ struct TrainArgs {
     lr: Option<f32>,
     #[arg(long, value_enum, default_value = "adam")]
     optimizer: OptimizerArg,
+    /// Learning-rate schedule over the epochs: cosine decays to 0 by the last epoch, step
+    /// multiplies by 0.1 every third of the run
+    #[arg(long, value_enum, default_value = "cosine")]
+    schedule: ScheduleArg,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output folder: checkpoint.safetensors, metrics.jsonl, curve.png
@@ -134,6 +165,10 @@ enum Command {
         /// Only benchmarks whose name contains this
         #[arg(long)]
         filter: Option<String>,
+        /// First time every kernel variant on representative shapes and save the fastest per
+        /// adapter and shape class (see wgrad_device::tuning_path)
+        #[arg(long)]
+        tune: bool,
     },
     /// Report test accuracy of a checkpoint written by `train`.
     Eval {
@@ -320,6 +355,7 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     for epoch in start_epoch..a.epochs {
         let t0 = Instant::now();
+        opt.set_lr(a.schedule.lr(base_lr, epoch, a.epochs));
         let pb = if a.json {
             ProgressBar::hidden()
         } else {
@@ -394,6 +430,10 @@ fn train(a: TrainArgs) -> Result<()> {
                 format!("{:?}", a.optimizer).to_lowercase(),
             ),
             ("lr".to_string(), base_lr.to_string()),
+            (
+                "schedule".to_string(),
+                format!("{:?}", a.schedule).to_lowercase(),
+            ),
             ("batch_size".to_string(), a.batch_size.to_string()),
         ]);
         checkpoint::save(&ckpt_path, &model_state(&model, opt.as_ref())?, &meta)?;
@@ -661,9 +701,28 @@ fn eval(path: &Path, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-fn bench(json: bool, filter: Option<&str>) -> Result<()> {
+fn bench(json: bool, filter: Option<&str>, tune: bool) -> Result<()> {
     let dev = Device::new()?;
     let info = dev.info();
+    if tune {
+        wgrad::bench::tune(&dev, &mut |r| {
+            if json {
+                println!("{}", serde_json::to_string(r).unwrap_or_default());
+            } else {
+                let times: Vec<String> =
+                    r.ms.iter().map(|(e, t)| format!("{e} {t:.2} ms")).collect();
+                println!(
+                    "tune {:<52} -> {:<11} ({})",
+                    r.shape,
+                    r.chosen,
+                    times.join(", ")
+                );
+            }
+        })?;
+        if !json {
+            println!("saved to {}", wgrad::device::tuning_path().display());
+        }
+    }
     if !json {
         println!(
             "adapter: {} ({}) driver {} {}",
@@ -701,6 +760,6 @@ fn main() -> Result<()> {
             checkpoint,
             batch_size,
         } => eval(&checkpoint, batch_size),
-        Command::Bench { json, filter } => bench(json, filter.as_deref()),
+        Command::Bench { json, filter, tune } => bench(json, filter.as_deref(), tune),
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::error::{DeviceError, Result};
 use crate::kernels::Kernel;
 use crate::pool::{MemoryStats, Pool, PooledBuffer};
+use crate::tuning::{ShapeClass, Tuning};
 
 /// What `wgrad info` and `Device::info()` report about an adapter.
 #[derive(Clone, Debug)]
@@ -104,6 +105,7 @@ struct Inner {
     param_align: u64,
     recording: Mutex<Recording>,
     caches: Mutex<Caches>,
+    tuning: Tuning,
     gpu_error: Arc<Mutex<Option<String>>>,
     total_dispatches: std::sync::atomic::AtomicU64,
 }
@@ -269,6 +271,7 @@ impl Device {
         let max_binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
+        let tuning = Tuning::load(&summary.name, &summary.driver);
         let info = DeviceInfo {
             adapter: summary,
             limits,
@@ -295,6 +298,7 @@ impl Device {
                 }),
                 gpu_error,
                 total_dispatches: 0.into(),
+                tuning,
             }),
         })
     }
@@ -323,6 +327,22 @@ impl Device {
     /// True when both handles share the same underlying device.
     pub fn same(&self, other: &Device) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The measured choice of entry point of `kernel` for a shape class, if one was recorded.
+    pub fn tuned_variant(&self, kernel: Kernel, class: ShapeClass) -> Option<String> {
+        self.inner.tuning.get(kernel.name(), class)
+    }
+
+    /// Records the entry point of `kernel` to use for a shape class (until the device drops;
+    /// `save_tuning` keeps it).
+    pub fn set_tuned_variant(&self, kernel: Kernel, class: ShapeClass, entry: &str) {
+        self.inner.tuning.set(kernel.name(), class, entry);
+    }
+
+    /// Writes this device's recorded choices to the tuning file (see `tuning_path`).
+    pub fn save_tuning(&self) -> Result<std::path::PathBuf> {
+        self.inner.tuning.save()
     }
 
     /// Submits all recorded work and waits for the GPU to finish it.

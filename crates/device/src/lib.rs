@@ -15,6 +15,7 @@ mod context;
 mod error;
 pub mod kernels;
 mod pool;
+mod tuning;
 
 pub use array::{DType, Element, GpuArray};
 pub use context::{AdapterSummary, Device, DeviceInfo, enumerate_adapters};
@@ -25,4 +26,5 @@ pub use kernels::{
     BinaryOp, Conv2dParams, Kernel, OptimRule, Pool2dParams, ReduceOp, Transpose, UnaryOp,
 };
 pub use pool::MemoryStats;
+pub use tuning::{ShapeClass, tuning_path};
 pub use wgpu::{Features, Limits};

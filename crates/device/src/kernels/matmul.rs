@@ -7,6 +7,7 @@ use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
 use crate::kernels::binary::broadcast_shapes;
+use crate::tuning::ShapeClass;
 
 /// Whether an operand is used as stored or transposed (its last two dims swapped), without a copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -46,7 +47,7 @@ const VARIANTS: [Variant; 3] = [
     },
 ];
 
-/// Picks the variant for a [batch, m, n] output. GPUs get 8x8 (an 8x8 block already fills their
+/// Picks the variant for a [batch, m, n] output when no measured choice was recorded. GPUs get 8x8 (an 8x8 block already fills their
 /// registers). CPU adapters load per SIMD lane, so bigger blocks win, as long as the padding of a
 /// partial tile and too few workgroups for the CPU's threads do not eat the gain: the estimate is
 /// padding / speed, scaled up when there are fewer workgroups than threads.
@@ -121,6 +122,31 @@ impl GpuArray {
         self.matmul_with(b, ta, tb, None)
     }
 
+    /// The entry points of the matmul kernel, for tuning (`wgrad bench --tune`).
+    pub fn matmul_variants() -> Vec<&'static str> {
+        VARIANTS.iter().map(|v| v.entry).collect()
+    }
+
+    /// `matmul` with the given entry point (one of `matmul_variants`), for tuning.
+    pub fn matmul_variant(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        entry: &str,
+    ) -> Result<GpuArray> {
+        let v = VARIANTS.iter().find(|v| v.entry == entry).ok_or_else(|| {
+            DeviceError::InvalidArgument {
+                op: "matmul",
+                reason: format!(
+                    "no variant {entry:?}; there are {:?}",
+                    Self::matmul_variants()
+                ),
+            }
+        })?;
+        self.matmul_with(b, ta, tb, Some(v))
+    }
+
     /// `matmul` with the register-block variant forced (tests) or chosen by `pick` (`None`).
     fn matmul_with(
         &self,
@@ -165,7 +191,15 @@ impl GpuArray {
             return GpuArray::zeros(&a.dev, &out_shape);
         }
         let cpu = a.dev.info().adapter.device_type == "Cpu";
-        let v = forced.unwrap_or_else(|| pick(cpu, batch, m, n));
+        let tuned = || {
+            let entry = a
+                .dev
+                .tuned_variant(Kernel::Matmul, ShapeClass::of(batch, m, n, k))?;
+            VARIANTS.iter().find(|v| v.entry == entry)
+        };
+        let v = forced
+            .or_else(tuned)
+            .unwrap_or_else(|| pick(cpu, batch, m, n));
         let (tiles_m, tiles_n) = (m.div_ceil(8 * v.r), n.div_ceil(8 * v.j));
         let params = Params {
             m: m as u32,

@@ -1,0 +1,64 @@
+//! Tuning records: a choice saved by one device is loaded by the next device on the same adapter,
+//! other adapters' records in the file are kept, and a matmul run with the recorded variant gives
+//! the same result as the heuristic one (every variant is exact up to summation order here).
+
+use wgrad_device::{Device, GpuArray, Kernel, ShapeClass, Transpose};
+
+#[test]
+fn recorded_choices_survive_a_restart_and_keep_other_adapters()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("wgrad-tuning-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("tuning.tsv");
+    std::fs::write(
+        &file,
+        "Other GPU\tother driver\tmatmul\tm10n10k10\tmain_8x8\n",
+    )?;
+    // SAFETY: this test binary holds this one test, so no other thread reads the environment.
+    unsafe { std::env::set_var("WGRAD_TUNE_FILE", &file) };
+
+    let dev = Device::new()?;
+    let class = ShapeClass::of(1, 96, 80, 7);
+    assert_eq!(dev.tuned_variant(Kernel::Matmul, class), None);
+    let a = GpuArray::from_slice(
+        &dev,
+        &(0..96 * 7).map(|i| (i % 13) as f32).collect::<Vec<_>>(),
+        &[96, 7],
+    )?;
+    let b = GpuArray::from_slice(
+        &dev,
+        &(0..7 * 80).map(|i| (i % 5) as f32).collect::<Vec<_>>(),
+        &[7, 80],
+    )?;
+    let heuristic = a
+        .matmul(&b, Transpose::No, Transpose::No)?
+        .to_vec::<f32>()?;
+    for entry in GpuArray::matmul_variants() {
+        dev.set_tuned_variant(Kernel::Matmul, class, entry);
+        // Small integers: every product and sum is exact in f32, whatever the order.
+        assert_eq!(
+            a.matmul(&b, Transpose::No, Transpose::No)?
+                .to_vec::<f32>()?,
+            heuristic,
+            "{entry}"
+        );
+    }
+    dev.set_tuned_variant(Kernel::Matmul, class, "main_16x16");
+    assert_eq!(dev.save_tuning()?, file);
+    drop(dev);
+
+    let again = Device::new()?;
+    assert_eq!(
+        again.tuned_variant(Kernel::Matmul, class).as_deref(),
+        Some("main_16x16")
+    );
+    let text = std::fs::read_to_string(&file)?;
+    assert!(
+        text.starts_with("Other GPU\tother driver\tmatmul\tm10n10k10\tmain_8x8\n"),
+        "{text}"
+    );
+    assert!(text.lines().count() >= 2, "{text}");
+    assert!(GpuArray::matmul_variant(&a, &b, Transpose::No, Transpose::No, "main_99x99").is_err());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
