@@ -18,6 +18,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> yi: array<u32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
+// The input seen as vec4, for `sum_rows4`.
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 
 // 0 sum, 1 max, 2 min (reduce); 0 argmax, 1 argmin (arg); 0 softmax, 1 log_softmax (softmax)
 override OP: u32 = 0u;
@@ -161,4 +163,29 @@ fn logsumexp(
         s += exp(x[base + j * p.inner] - m);
     }
     y[t] = m + log(s);
+}
+
+// Sum of contiguous rows, four elements per load: x: [outer, len] (inner = 1, len and chunk
+// multiples of 4) -> y: [outer, nchunk]. Four running sums, combined at the end in a fixed order,
+// so the result is still a function of the shape only.
+@compute @workgroup_size(256)
+fn sum_rows4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let c = t % p.nchunk;
+    let o = t / p.nchunk;
+    let j0 = c * p.chunk;
+    let j1 = min(p.len, j0 + p.chunk);
+    let base = (o * p.len + j0) / 4u;
+    var acc = vec4<f32>();
+    for (var j = 0u; j < (j1 - j0) / 4u; j++) {
+        acc += x4[base + j];
+    }
+    y[t] = ((acc.x + acc.y) + (acc.z + acc.w)) * p.scale;
 }
