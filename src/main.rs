@@ -149,6 +149,15 @@ struct TrainArgs {
     /// Train on the first N training images only (quick runs)
     #[arg(long)]
     limit: Option<usize>,
+    /// Augmentation: random shifts of up to this many pixels (pad and crop)
+    #[arg(long, default_value_t = 0)]
+    shift: usize,
+    /// Augmentation: probability of a horizontal flip (for Fashion-MNIST, not digits)
+    #[arg(long, default_value_t = 0.0)]
+    flip: f64,
+    /// Augmentation: standard deviation of Gaussian pixel noise
+    #[arg(long, default_value_t = 0.0)]
+    noise: f32,
 }
 
 #[derive(Subcommand)]
@@ -338,7 +347,12 @@ fn train(a: TrainArgs) -> Result<()> {
         &train_set,
         LoaderConfig::new(a.batch_size)
             .seed(a.seed)
-            .normalize(normalize.clone()),
+            .normalize(normalize.clone())
+            .augment(data::Augment {
+                shift: a.shift,
+                flip_p: a.flip,
+                noise_std: a.noise,
+            }),
     )?;
     if !a.json {
         println!(
