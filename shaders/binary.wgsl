@@ -19,6 +19,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
+// The same buffers seen as vec4 for `same` (buffers are allocated in multiples of 16 bytes).
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 
@@ -60,7 +64,8 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// a, b, y: [n], all the same shape
+// a, b, y: [n], all the same shape, seen as [ceil(n / 4)] vec4: four elements per invocation.
+// Lanes past n compute garbage into the buffers' padding, which nothing reads.
 @compute @workgroup_size(256)
 fn same(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -68,10 +73,12 @@ fn same(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i >= p.n) {
+    if (i * 4u >= p.n) {
         return;
     }
-    y[i] = apply(a[i], b[i]);
+    let u = a4[i];
+    let v = b4[i];
+    y4[i] = vec4<f32>(apply(u.x, v.x), apply(u.y, v.y), apply(u.z, v.z), apply(u.w, v.w));
 }
 
 // y: p.shape (rank p.rank); a, b read at strides p.sa, p.sb (0 where broadcast)

@@ -117,7 +117,8 @@ impl GpuArray {
             &[("OP", f64::from(op.code()))],
             &params,
             &[rw(1, &out.buf), ro(2, &self.buf), ro(3, &other.buf)],
-            groups(n),
+            // `same` takes four elements per invocation.
+            groups(if same { n.div_ceil(4) } else { n }),
         )?;
         Ok(out)
     }
