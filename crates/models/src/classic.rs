@@ -415,6 +415,23 @@ fn rel_diff(w: &[f32], reference: &[f32]) -> f64 {
 /// `test`. The features are used as given (scale them first; [`linear_regression`] z-scores).
 ///
 /// Errors when the tables are empty or disagree in width, when `XᵀX` is not positive definite
+
+/// Both tables are non-empty and have the same features.
+fn check_pair(op: &'static str, train: &Table, test: &Table) -> Result<()> {
+    check_table(op, "training", train)?;
+    check_table(op, "test", test)?;
+    if train.features != test.features {
+        return Err(invalid(
+            op,
+            format!(
+                "training rows have {} features, test rows {}",
+                train.features, test.features
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// (linearly dependent features), or when an option is out of range.
 pub fn fit_linear(
     dev: &Device,
@@ -423,17 +440,7 @@ pub fn fit_linear(
     opts: &LinearOptions,
 ) -> Result<LinearReport> {
     const OP: &str = "fit_linear";
-    check_table(OP, "training", train)?;
-    check_table(OP, "test", test)?;
-    if train.features != test.features {
-        return Err(invalid(
-            OP,
-            format!(
-                "training rows have {} features, test rows {}",
-                train.features, test.features
-            ),
-        ));
-    }
+    check_pair(OP, train, test)?;
     if opts.batch_size == 0 || opts.sgd_epochs == 0 {
         return Err(invalid(OP, "batch_size and sgd_epochs must be at least 1"));
     }
@@ -794,17 +801,7 @@ pub fn fit_logistic(
     t: &Training,
 ) -> Result<LogisticReport> {
     const OP: &str = "fit_logistic";
-    check_table(OP, "training", train)?;
-    check_table(OP, "test", test)?;
-    if train.features != test.features {
-        return Err(invalid(
-            OP,
-            format!(
-                "training rows have {} features, test rows {}",
-                train.features, test.features
-            ),
-        ));
-    }
+    check_pair(OP, train, test)?;
     if let Some(v) = train
         .y
         .iter()
