@@ -471,7 +471,7 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
         let a = GpuArray::full(dev, &a_shape, 0.5)?;
         let b = GpuArray::full(dev, &b_shape, 0.25)?;
         let mut ms = Vec::new();
-        for entry in GpuArray::matmul_variants() {
+        for entry in a.matmul_variants(&b, ta, tb) {
             let t = time_ms(dev, 3, || {
                 Ok(a.matmul_variant(&b, ta, tb, entry).map(drop)?)
             })?;

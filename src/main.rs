@@ -229,6 +229,10 @@ fn info() -> Result<()> {
         l.max_storage_buffers_per_shader_stage
     );
     println!("  features: {:?}", info.features);
+    match info.subgroup_size {
+        Some(n) => println!("  subgroup size: {n}"),
+        None => println!("  subgroup size: varies or no subgroup ops"),
+    }
     Ok(())
 }
 

@@ -6,8 +6,18 @@ use std::path::{Path, PathBuf};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 /// The kernel families the device crate's launchers load (`Kernel::ALL` in crates/device).
-const FAMILIES: [&str; 9] = [
-    "unary", "binary", "fill", "random", "matmul", "conv", "pool", "reduce", "movement",
+const FAMILIES: [&str; 11] = [
+    "unary",
+    "binary",
+    "fill",
+    "random",
+    "matmul",
+    "matmul_subgroup",
+    "conv",
+    "pool",
+    "reduce",
+    "movement",
+    "optim",
 ];
 
 fn shader_files() -> Vec<PathBuf> {

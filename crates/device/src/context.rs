@@ -40,6 +40,8 @@ pub struct DeviceInfo {
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Lanes per subgroup, when the device has subgroup ops and one fixed subgroup size.
+    pub subgroup_size: Option<u32>,
 }
 
 /// Whether a binding is read by the kernel only or also written.
@@ -272,10 +274,15 @@ impl Device {
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
         let tuning = Tuning::load(&summary.name, &summary.driver);
+        let adapter_info = adapter.get_info();
+        let subgroup_size = (device.features().contains(wgpu::Features::SUBGROUP)
+            && adapter_info.subgroup_min_size == adapter_info.subgroup_max_size)
+            .then_some(adapter_info.subgroup_max_size);
         let info = DeviceInfo {
             adapter: summary,
             limits,
             features: device.features(),
+            subgroup_size,
         };
         Ok(Self {
             inner: Arc::new(Inner {

@@ -33,7 +33,7 @@ fn recorded_choices_survive_a_restart_and_keep_other_adapters()
     let heuristic = a
         .matmul(&b, Transpose::No, Transpose::No)?
         .to_vec::<f32>()?;
-    for entry in GpuArray::matmul_variants() {
+    for entry in a.matmul_variants(&b, Transpose::No, Transpose::No) {
         dev.set_tuned_variant(Kernel::Matmul, class, entry);
         // Small integers: every product and sum is exact in f32, whatever the order.
         assert_eq!(

@@ -17,55 +17,97 @@ pub enum Transpose {
     Yes,
 }
 
-/// A register-block variant of the kernel: R x J outputs per invocation, an 8R x 8J tile per
-/// workgroup, and its sustained speed on lavapipe (2 cores, 1024^3), the weight the choice uses.
+/// A variant of the kernel: the entry point for each operand layout (as stored, A and B: nn, nt,
+/// tn, tt), the tile of C one workgroup covers, and its sustained speed on lavapipe (2 cores,
+/// 1024^3), the weight the choice uses. `main_RxJ` (matmul.wgsl) reads any strides and runs
+/// everywhere; `sgRT` (matmul_subgroup.wgsl) needs 8-lane subgroups and vec4-aligned operands.
 struct Variant {
-    entry: &'static str,
-    r: usize,
-    j: usize,
+    name: &'static str,
+    kernel: Kernel,
+    entries: [&'static str; 4],
+    tile: (usize, usize),
     gflops: f64,
 }
 
-const VARIANTS: [Variant; 3] = [
+impl Variant {
+    const fn strided(name: &'static str, r: usize, j: usize, gflops: f64) -> Self {
+        Self {
+            name,
+            kernel: Kernel::Matmul,
+            entries: [name; 4],
+            tile: (8 * r, 8 * j),
+            gflops,
+        }
+    }
+
+    fn entry(&self, ta: Transpose, tb: Transpose) -> &'static str {
+        self.entries[2 * usize::from(ta == Transpose::Yes) + usize::from(tb == Transpose::Yes)]
+    }
+
+    /// Whether this variant can run op(a) [.., m, k] @ op(b) [.., k, n] on a device whose
+    /// subgroups have `subgroup` lanes (None: no subgroup ops).
+    fn fits(&self, subgroup: Option<u32>, ta: Transpose, (m, k, n): (usize, usize, usize)) -> bool {
+        self.kernel == Kernel::Matmul
+            || (subgroup == Some(8)
+                && k % 4 == 0
+                && n % 4 == 0
+                && (ta == Transpose::No || m % 4 == 0))
+    }
+}
+
+const VARIANTS: [Variant; 6] = [
+    Variant::strided("main_8x8", 8, 8, 13.0),
+    Variant::strided("main_16x16", 16, 16, 23.0),
+    Variant::strided("main_16x32", 16, 32, 29.0),
     Variant {
-        entry: "main_8x8",
-        r: 8,
-        j: 8,
-        gflops: 13.0,
+        name: "sg16",
+        kernel: Kernel::MatmulSubgroup,
+        entries: ["sg16_nn", "sg16_nt", "sg16_tn", "sg16_tt"],
+        tile: (64, 64),
+        gflops: 40.0,
     },
     Variant {
-        entry: "main_16x16",
-        r: 16,
-        j: 16,
-        gflops: 23.0,
+        name: "sg32",
+        kernel: Kernel::MatmulSubgroup,
+        entries: ["sg32_nn", "sg32_nt", "sg32_tn", "sg32_tt"],
+        tile: (128, 64),
+        gflops: 55.0,
     },
     Variant {
-        entry: "main_16x32",
-        r: 16,
-        j: 32,
-        gflops: 29.0,
+        name: "sg64",
+        kernel: Kernel::MatmulSubgroup,
+        entries: ["sg64_nn", "sg64_nt", "sg64_tn", "sg64_tt"],
+        tile: (256, 64),
+        gflops: 68.0,
     },
 ];
 
-/// Picks the variant for a [batch, m, n] output when no measured choice was recorded. GPUs get 8x8 (an 8x8 block already fills their
-/// registers). CPU adapters load per SIMD lane, so bigger blocks win, as long as the padding of a
-/// partial tile and too few workgroups for the CPU's threads do not eat the gain: the estimate is
-/// padding / speed, scaled up when there are fewer workgroups than threads.
-fn pick(cpu_adapter: bool, batch: usize, m: usize, n: usize) -> &'static Variant {
+/// Picks among the variants that fit when no measured choice was recorded. GPUs get 8x8 (an 8x8
+/// block already fills their registers). CPU adapters load per SIMD lane, so bigger blocks win, as
+/// long as the padding of a partial tile and too few workgroups for the CPU's threads do not eat
+/// the gain: the estimate is padding / speed, scaled up when there are fewer workgroups than threads.
+fn pick<'a>(
+    cpu_adapter: bool,
+    fitting: impl Iterator<Item = &'a Variant>,
+    batch: usize,
+    m: usize,
+    n: usize,
+) -> &'static Variant {
     if !cpu_adapter {
         return &VARIANTS[0];
     }
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let cost = |v: &Variant| {
-        let (tm, tn) = (8 * v.r, 8 * v.j);
+        let (tm, tn) = v.tile;
         let tasks = batch * m.div_ceil(tm) * n.div_ceil(tn);
         let padding = (m.div_ceil(tm) * tm * n.div_ceil(tn) * tn) as f64 / (m * n) as f64;
         let idle = (threads as f64 / tasks as f64).max(1.0);
         padding * idle / v.gflops
     };
+    let best = fitting.min_by(|a, b| cost(a).total_cmp(&cost(b)));
     VARIANTS
         .iter()
-        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .find(|v| best.is_some_and(|b| b.name == v.name))
         .unwrap_or(&VARIANTS[0])
 }
 
@@ -98,6 +140,15 @@ fn operand(shape: &[usize], t: Transpose) -> (usize, usize, usize, usize) {
     }
 }
 
+/// `operand` for shapes that may have fewer than 2 dims (then 0 x 0).
+fn operand_or_empty(shape: &[usize], t: Transpose) -> (usize, usize, usize, usize) {
+    if shape.len() < 2 {
+        (0, 0, 0, 0)
+    } else {
+        operand(shape, t)
+    }
+}
+
 /// Batch strides of an operand broadcast to `out_batch` (0 on broadcast dims).
 fn batch_strides(shape: &[usize], out_batch: &[usize]) -> Vec<usize> {
     let batch = &shape[..shape.len() - 2];
@@ -122,28 +173,38 @@ impl GpuArray {
         self.matmul_with(b, ta, tb, None)
     }
 
-    /// The entry points of the matmul kernel, for tuning (`wgrad bench --tune`).
-    pub fn matmul_variants() -> Vec<&'static str> {
-        VARIANTS.iter().map(|v| v.entry).collect()
+    /// The variants of the matmul kernel that can run `self @ b` on this device, for tuning
+    /// (`wgrad bench --tune`).
+    pub fn matmul_variants(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Vec<&'static str> {
+        let (m, k, _, _) = operand_or_empty(&self.shape, ta);
+        let (_, n, _, _) = operand_or_empty(&b.shape, tb);
+        let sg = self.dev.info().subgroup_size;
+        VARIANTS
+            .iter()
+            .filter(|v| v.fits(sg, ta, (m, k, n)))
+            .map(|v| v.name)
+            .collect()
     }
 
-    /// `matmul` with the given entry point (one of `matmul_variants`), for tuning.
+    /// `matmul` with the given variant (one of `matmul_variants`), for tuning.
     pub fn matmul_variant(
         &self,
         b: &GpuArray,
         ta: Transpose,
         tb: Transpose,
-        entry: &str,
+        name: &str,
     ) -> Result<GpuArray> {
-        let v = VARIANTS.iter().find(|v| v.entry == entry).ok_or_else(|| {
-            DeviceError::InvalidArgument {
+        let fitting = self.matmul_variants(b, ta, tb);
+        let v = VARIANTS
+            .iter()
+            .find(|v| v.name == name && fitting.contains(&v.name))
+            .ok_or_else(|| DeviceError::InvalidArgument {
                 op: "matmul",
                 reason: format!(
-                    "no variant {entry:?}; there are {:?}",
-                    Self::matmul_variants()
+                    "no variant {name:?} for {:?} @ {:?} ({ta:?}/{tb:?}) on this device; there are {fitting:?}",
+                    self.shape, b.shape
                 ),
-            }
-        })?;
+            })?;
         self.matmul_with(b, ta, tb, Some(v))
     }
 
@@ -190,17 +251,23 @@ impl GpuArray {
         if k == 0 {
             return GpuArray::zeros(&a.dev, &out_shape);
         }
-        let cpu = a.dev.info().adapter.device_type == "Cpu";
+        let info = a.dev.info();
+        let cpu = info.adapter.device_type == "Cpu";
+        let fitting = || {
+            VARIANTS
+                .iter()
+                .filter(|v| v.fits(info.subgroup_size, ta, (m, k, n)))
+        };
         let tuned = || {
-            let entry = a
+            let name = a
                 .dev
                 .tuned_variant(Kernel::Matmul, ShapeClass::of(batch, m, n, k))?;
-            VARIANTS.iter().find(|v| v.entry == entry)
+            fitting().find(|v| v.name == name)
         };
         let v = forced
             .or_else(tuned)
-            .unwrap_or_else(|| pick(cpu, batch, m, n));
-        let (tiles_m, tiles_n) = (m.div_ceil(8 * v.r), n.div_ceil(8 * v.j));
+            .unwrap_or_else(|| pick(cpu, fitting(), batch, m, n));
+        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n.div_ceil(v.tile.1));
         let params = Params {
             m: m as u32,
             n: n as u32,
@@ -219,8 +286,8 @@ impl GpuArray {
             b_bs: pack(&batch_strides(&b.shape, &batch_shape)),
         };
         a.dev.dispatch(
-            Kernel::Matmul,
-            v.entry,
+            v.kernel,
+            v.entry(ta, tb),
             &[],
             &params,
             &[rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)],
@@ -232,74 +299,88 @@ impl GpuArray {
 
 #[cfg(test)]
 mod tests {
-    use super::{Transpose, VARIANTS};
+    use super::{Kernel, Transpose, VARIANTS};
     use crate::{Device, GpuArray};
 
-    /// Every variant on shapes that leave partial tiles in both dims, with a broadcast batch and
-    /// each transpose, against an f64 reference. Tolerance: K·2^-23·Σ|a·b| bounds f32 accumulation.
+    /// Every variant that fits, on shapes that leave partial tiles in both dims, with a broadcast
+    /// batch and each transpose, against an f64 reference. The second shape is vec4-aligned, so the
+    /// subgroup variants run too where the device has 8-lane subgroups (lavapipe does).
+    /// Tolerance: K·2^-23·Σ|a·b| bounds f32 accumulation.
     #[test]
     fn every_variant_matches_the_cpu_reference() -> crate::Result<()> {
         let dev = Device::new()?;
-        let (batch, m, k, n) = (2, 133, 19, 270);
-        // Logical operands: op(a) is [batch, m, k], op(b) is [k, n] (broadcast over the batch).
-        let la =
-            |bi: usize, r: usize, c: usize| (((bi * m + r) * k + c) * 37 % 101) as f32 / 25.0 - 2.0;
-        let lb = |r: usize, c: usize| ((r * n + c) * 53 % 97) as f32 / 24.0 - 2.0;
-        for ta in [Transpose::No, Transpose::Yes] {
-            for tb in [Transpose::No, Transpose::Yes] {
-                let mut a_store = vec![0f32; batch * m * k];
-                for bi in 0..batch {
-                    for r in 0..m {
-                        for c in 0..k {
-                            let at = match ta {
-                                Transpose::No => (bi * m + r) * k + c,
-                                Transpose::Yes => (bi * k + c) * m + r,
-                            };
-                            a_store[at] = la(bi, r, c);
-                        }
-                    }
-                }
-                let mut b_store = vec![0f32; k * n];
-                for r in 0..k {
-                    for c in 0..n {
-                        let at = match tb {
-                            Transpose::No => r * n + c,
-                            Transpose::Yes => c * k + r,
-                        };
-                        b_store[at] = lb(r, c);
-                    }
-                }
-                let a_shape = if ta == Transpose::Yes {
-                    [batch, k, m]
-                } else {
-                    [batch, m, k]
-                };
-                let b_shape = if tb == Transpose::Yes { [n, k] } else { [k, n] };
-                let a = GpuArray::from_slice(&dev, &a_store, &a_shape)?;
-                let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
-                for v in &VARIANTS {
-                    let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
+        let mut subgroup_runs = 0;
+        for (batch, m, k, n) in [(2, 133, 19, 270), (2, 132, 20, 268), (1, 1, 4, 4)] {
+            // Logical operands: op(a) is [batch, m, k], op(b) is [k, n] (broadcast over the batch).
+            let la = |bi: usize, r: usize, c: usize| {
+                (((bi * m + r) * k + c) * 37 % 101) as f32 / 25.0 - 2.0
+            };
+            let lb = |r: usize, c: usize| ((r * n + c) * 53 % 97) as f32 / 24.0 - 2.0;
+            for ta in [Transpose::No, Transpose::Yes] {
+                for tb in [Transpose::No, Transpose::Yes] {
+                    let mut a_store = vec![0f32; batch * m * k];
                     for bi in 0..batch {
                         for r in 0..m {
-                            for col in 0..n {
-                                let (mut want, mut mag) = (0f64, 0f64);
-                                for kk in 0..k {
-                                    let t = f64::from(la(bi, r, kk)) * f64::from(lb(kk, col));
-                                    want += t;
-                                    mag += t.abs();
+                            for c in 0..k {
+                                let at = match ta {
+                                    Transpose::No => (bi * m + r) * k + c,
+                                    Transpose::Yes => (bi * k + c) * m + r,
+                                };
+                                a_store[at] = la(bi, r, c);
+                            }
+                        }
+                    }
+                    let mut b_store = vec![0f32; k * n];
+                    for r in 0..k {
+                        for c in 0..n {
+                            let at = match tb {
+                                Transpose::No => r * n + c,
+                                Transpose::Yes => c * k + r,
+                            };
+                            b_store[at] = lb(r, c);
+                        }
+                    }
+                    let a_shape = if ta == Transpose::Yes {
+                        [batch, k, m]
+                    } else {
+                        [batch, m, k]
+                    };
+                    let b_shape = if tb == Transpose::Yes { [n, k] } else { [k, n] };
+                    let a = GpuArray::from_slice(&dev, &a_store, &a_shape)?;
+                    let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
+                    let fitting = a.matmul_variants(&b, ta, tb);
+                    for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
+                        if v.kernel == Kernel::MatmulSubgroup {
+                            subgroup_runs += 1;
+                        }
+                        let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
+                        for bi in 0..batch {
+                            for r in 0..m {
+                                for col in 0..n {
+                                    let (mut want, mut mag) = (0f64, 0f64);
+                                    for kk in 0..k {
+                                        let t = f64::from(la(bi, r, kk)) * f64::from(lb(kk, col));
+                                        want += t;
+                                        mag += t.abs();
+                                    }
+                                    let got = f64::from(c[(bi * m + r) * n + col]);
+                                    let tol = k as f64 * 2f64.powi(-23) * mag;
+                                    assert!(
+                                        (got - want).abs() <= tol,
+                                        "{} {ta:?}/{tb:?} {m}x{k}x{n} [{bi},{r},{col}]: {got} vs {want}",
+                                        v.name
+                                    );
                                 }
-                                let got = f64::from(c[(bi * m + r) * n + col]);
-                                let tol = k as f64 * 2f64.powi(-23) * mag;
-                                assert!(
-                                    (got - want).abs() <= tol,
-                                    "{} {ta:?}/{tb:?} [{bi},{r},{col}]: {got} vs {want}",
-                                    v.entry
-                                );
                             }
                         }
                     }
                 }
             }
+        }
+        if dev.info().subgroup_size == Some(8) {
+            // 3 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
+            // transposed: M = 1 is not a multiple of 4).
+            assert_eq!(subgroup_runs, 18);
         }
         Ok(())
     }

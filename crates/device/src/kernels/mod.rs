@@ -27,6 +27,7 @@ pub enum Kernel {
     Fill,
     Random,
     Matmul,
+    MatmulSubgroup,
     Conv,
     Pool,
     Reduce,
@@ -35,12 +36,13 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 11] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Fill,
         Kernel::Random,
         Kernel::Matmul,
+        Kernel::MatmulSubgroup,
         Kernel::Conv,
         Kernel::Pool,
         Kernel::Reduce,
@@ -55,6 +57,7 @@ impl Kernel {
             Kernel::Fill => "fill",
             Kernel::Random => "random",
             Kernel::Matmul => "matmul",
+            Kernel::MatmulSubgroup => "matmul_subgroup",
             Kernel::Conv => "conv",
             Kernel::Pool => "pool",
             Kernel::Reduce => "reduce",
@@ -70,6 +73,7 @@ impl Kernel {
             Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
             Kernel::Random => include_str!("../../../../shaders/random.wgsl"),
             Kernel::Matmul => include_str!("../../../../shaders/matmul.wgsl"),
+            Kernel::MatmulSubgroup => include_str!("../../../../shaders/matmul_subgroup.wgsl"),
             Kernel::Conv => include_str!("../../../../shaders/conv.wgsl"),
             Kernel::Pool => include_str!("../../../../shaders/pool.wgsl"),
             Kernel::Reduce => include_str!("../../../../shaders/reduce.wgsl"),
