@@ -1,26 +1,36 @@
 // The data movement of 2-D convolution by explicit GEMM: im2col unfolds the input windows into a
 // matrix that the matmul kernel multiplies with the weights, and col2im folds a gradient of that
 // matrix back onto the input (each input element gathers its windows in a fixed order, so no atomics
-// are needed and the result is deterministic). Shapes, with K = C_in KH KW and P = OH OW:
-//   x: [N, C_in, H, W]   col: [N, K, P] with rows ordered (c_in, ky, kx)
+// are needed and the result is deterministic). Shapes, with G groups of CG = C_in / G channels,
+// KG = CG KH KW rows per group, padded with zero rows to KP >= KG, and P = OH OW:
+//   x: [N, C_in, H, W]   col: [N, G, KP, P] with rows ordered (c, ky, kx) within a group
 //   OH = (H + 2 ph - dh (KH - 1) - 1) / sh + 1, likewise OW.
+// The geometry is override constants: a pipeline is built per convolution shape, and every division
+// below is by a constant, which compilers turn into multiplies (on lavapipe a division by a runtime
+// value is scalarised, and each read of a storage-buffer parameter is a loop over the SIMD lanes).
+// KP rounds KG up to a multiple of 4 where the matmul's vec4 kernels need it (see conv.rs).
+
+override C_IN: u32;
+override CG: u32;
+override H: u32;
+override W: u32;
+override OH: u32;
+override OW: u32;
+override KH: u32;
+override KW: u32;
+override SH: u32;
+override SW: u32;
+override PH: u32;
+override PW: u32;
+override DH: u32;
+override DW: u32;
+override KP: u32;
 
 struct Params {
-    n: u32,
-    c_in: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    ph: u32,
-    pw: u32,
-    dh: u32,
-    dw: u32,
-    total: u32,   // elements of the output of this entry point
+    n: u32,       // samples in this call
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -31,7 +41,9 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// in0 = x [N, C_in, H, W] -> out = col [N, C_in KH KW, OH OW] (0 where the window is in padding)
+// in0 = x [N, C_in, H, W] -> out = col [N, G, KP, P] (0 where the window is in padding, and in the
+// KP - KG pad rows). One invocation per (sample, channel, output pixel) writes that pixel's KH KW
+// rows; the last channel of each group also zeroes the pad rows.
 @compute @workgroup_size(256)
 fn im2col(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -39,28 +51,38 @@ fn im2col(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i >= p.total) {
+    let np = OH * OW;
+    if (i >= p.n * C_IN * np) {
         return;
     }
-    let np = p.oh * p.ow;
-    let kk = p.c_in * p.kh * p.kw;
     let pix = i % np;
-    let k = (i / np) % kk;
-    let b = i / (np * kk);
-    let kx = k % p.kw;
-    let ky = (k / p.kw) % p.kh;
-    let ci = k / (p.kw * p.kh);
-    let iy = i32((pix / p.ow) * p.sh + ky * p.dh) - i32(p.ph);
-    let ix = i32((pix % p.ow) * p.sw + kx * p.dw) - i32(p.pw);
-    var v = 0.0;
-    if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        v = in0[((b * p.c_in + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+    let bc = i / np;   // sample * C_IN + channel
+    let cl = bc % CG;  // channel within its group
+    let bg = bc / CG;  // sample * G + group
+    let oy = pix / OW;
+    let ox = pix % OW;
+    let row0 = bg * KP + cl * KH * KW;
+    for (var ky = 0u; ky < KH; ky++) {
+        let iy = i32(oy * SH + ky * DH) - i32(PH);
+        let y_in = iy >= 0 && iy < i32(H);
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = i32(ox * SW + kx * DW) - i32(PW);
+            var v = 0.0;
+            if (y_in && ix >= 0 && ix < i32(W)) {
+                v = in0[(bc * H + u32(iy)) * W + u32(ix)];
+            }
+            out[(row0 + ky * KW + kx) * np + pix] = v;
+        }
     }
-    out[i] = v;
+    if (cl == CG - 1u) {
+        for (var r = CG * KH * KW; r < KP; r++) {
+            out[(bg * KP + r) * np + pix] = 0.0;
+        }
+    }
 }
 
-// in0 = dcol [N, C_in KH KW, OH OW] -> out = dx [N, C_in, H, W]: each input element sums the
-// window positions that read it.
+// in0 = dcol [N, G, KP, P] -> out = dx [N, C_in, H, W]: each input element sums the window
+// positions that read it (the pad rows are never read).
 @compute @workgroup_size(256)
 fn col2im(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -68,31 +90,31 @@ fn col2im(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i >= p.total) {
+    if (i >= p.n * C_IN * H * W) {
         return;
     }
-    let ix = i % p.w;
-    let iy = (i / p.w) % p.h;
-    let ci = (i / (p.w * p.h)) % p.c_in;
-    let b = i / (p.w * p.h * p.c_in);
-    let np = p.oh * p.ow;
-    let kk = p.c_in * p.kh * p.kw;
+    let ix = i % W;
+    let iy = (i / W) % H;
+    let bc = i / (W * H);
+    let cl = bc % CG;
+    let bg = bc / CG;
+    let np = OH * OW;
+    let row0 = bg * KP + cl * KH * KW;
     var acc = 0.0;
-    for (var ky = 0u; ky < p.kh; ky++) {
+    for (var ky = 0u; ky < KH; ky++) {
         // oy * sh = iy + ph - ky * dh must be a non-negative multiple of sh below OH * sh.
-        let ty = i32(iy + p.ph) - i32(ky * p.dh);
-        if (ty < 0 || u32(ty) % p.sh != 0u || u32(ty) / p.sh >= p.oh) {
+        let ty = i32(iy + PH) - i32(ky * DH);
+        if (ty < 0 || u32(ty) % SH != 0u || u32(ty) / SH >= OH) {
             continue;
         }
-        let oy = u32(ty) / p.sh;
-        for (var kx = 0u; kx < p.kw; kx++) {
-            let tx = i32(ix + p.pw) - i32(kx * p.dw);
-            if (tx < 0 || u32(tx) % p.sw != 0u || u32(tx) / p.sw >= p.ow) {
+        let oy = u32(ty) / SH;
+        for (var kx = 0u; kx < KW; kx++) {
+            let tx = i32(ix + PW) - i32(kx * DW);
+            if (tx < 0 || u32(tx) % SW != 0u || u32(tx) / SW >= OW) {
                 continue;
             }
-            let ox = u32(tx) / p.sw;
-            let k = (ci * p.kh + ky) * p.kw + kx;
-            acc += in0[(b * kk + k) * np + oy * p.ow + ox];
+            let ox = u32(tx) / SW;
+            acc += in0[(row0 + ky * KW + kx) * np + oy * OW + ox];
         }
     }
     out[i] = acc;

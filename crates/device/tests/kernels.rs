@@ -877,6 +877,10 @@ fn conv2d_forward_and_backward() {
         ([1, 2, 3, 3], [2, 2, 5, 5], cp((1, 1), (1, 1), (1, 1), 1)), // kernel = padded input
         ([1, 1, 17, 19], [2, 1, 4, 5], cp((3, 2), (2, 1), (2, 3), 1)),
         ([2, 2, 31, 37], [3, 2, 3, 3], cp((1, 1), (1, 1), (1, 1), 1)), // > 256 outputs per plane
+        // OH OW a multiple of 4: col gets zero rows up to a multiple of 4 (9 -> 12, 18 -> 20)
+        // where the adapter has the vec4 subgroup matmul, as in the CNN's layers.
+        ([2, 1, 8, 8], [4, 1, 3, 3], cp((1, 1), (1, 1), (1, 1), 1)),
+        ([3, 2, 6, 6], [8, 2, 3, 3], cp((1, 1), (1, 1), (1, 1), 1)),
     ];
     on_each_device("conv2d_forward_and_backward", |dev| {
         let mut r = rng(51);

@@ -111,6 +111,17 @@ fn pick<'a>(
         .unwrap_or(&VARIANTS[0])
 }
 
+/// `k` rounded up to a multiple of 4 when that lets a product with `n` (a multiple of 4) columns
+/// use the vec4 subgroup kernels on `dev`, else `k`: callers that build their own operands (conv's
+/// im2col) pad the reduction dim with zeros to get there.
+pub(crate) fn vec4_k(dev: &crate::Device, k: usize, n: usize) -> usize {
+    if dev.info().subgroup_size == Some(8) && n % 4 == 0 {
+        k.next_multiple_of(4)
+    } else {
+        k
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
