@@ -178,6 +178,10 @@ enum Command {
         /// adapter and shape class (see wgrad_device::tuning_path)
         #[arg(long)]
         tune: bool,
+        /// Under each figure, the wall time per kernel entry point while it was measured (every
+        /// dispatch then runs on its own, so the figures themselves read slower)
+        #[arg(long)]
+        profile: bool,
     },
     /// Report test accuracy of a checkpoint written by `train`.
     Eval {
@@ -719,7 +723,7 @@ fn eval(path: &Path, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-fn bench(json: bool, filter: Option<&str>, tune: bool) -> Result<()> {
+fn bench(json: bool, filter: Option<&str>, tune: bool, profile: bool) -> Result<()> {
     let dev = Device::new()?;
     let info = dev.info();
     if tune {
@@ -751,7 +755,22 @@ fn bench(json: bool, filter: Option<&str>, tune: bool) -> Result<()> {
             "name", "value", "unit", "cpu ref", "ratio"
         );
     }
+    dev.set_profiling(profile);
     wgrad::bench::run(&dev, filter, &mut |f| {
+        if profile {
+            let kernels = dev.profile();
+            let total: f64 = kernels.iter().map(|k| k.ms).sum();
+            for k in kernels.iter().take(12) {
+                eprintln!(
+                    "    {:<34} {:>6} calls {:>9.3} ms/call {:>5.1}%",
+                    k.name,
+                    k.calls,
+                    k.ms / k.calls as f64,
+                    100.0 * k.ms / total
+                );
+            }
+            dev.set_profiling(true);
+        }
         if json {
             println!("{}", serde_json::to_string(f).unwrap_or_default());
         } else {
@@ -778,6 +797,11 @@ fn main() -> Result<()> {
             checkpoint,
             batch_size,
         } => eval(&checkpoint, batch_size),
-        Command::Bench { json, filter, tune } => bench(json, filter.as_deref(), tune),
+        Command::Bench {
+            json,
+            filter,
+            tune,
+            profile,
+        } => bench(json, filter.as_deref(), tune, profile),
     }
 }

@@ -110,6 +110,17 @@ struct Inner {
     tuning: Tuning,
     gpu_error: Arc<Mutex<Option<String>>>,
     total_dispatches: std::sync::atomic::AtomicU64,
+    /// Per-kernel totals while profiling is on (see `set_profiling`).
+    profile: Mutex<Option<HashMap<String, KernelTime>>>,
+}
+
+/// Wall time spent in one kernel entry point while profiling.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KernelTime {
+    /// `family/entry`, e.g. `conv/im2col`.
+    pub name: String,
+    pub calls: u64,
+    pub ms: f64,
 }
 
 /// A handle to one wgpu device and its queue. Cheap to clone; clones share everything.
@@ -305,6 +316,7 @@ impl Device {
                 }),
                 gpu_error,
                 total_dispatches: 0.into(),
+                profile: Mutex::new(None),
                 tuning,
             }),
         })
@@ -329,6 +341,24 @@ impl Device {
         self.inner
             .total_dispatches
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Turns the per-kernel profiler on (clearing earlier totals) or off. While it is on, every
+    /// dispatch is submitted and waited for on its own and its wall time (including one submit and
+    /// wait, some tens of µs) is added to its kernel's total: slower overall, but it shows where a
+    /// step's time goes.
+    pub fn set_profiling(&self, on: bool) {
+        *lock(&self.inner.profile) = on.then(HashMap::new);
+    }
+
+    /// The profiler's totals so far, largest first (empty when profiling is off).
+    pub fn profile(&self) -> Vec<KernelTime> {
+        let mut v: Vec<KernelTime> = lock(&self.inner.profile)
+            .as_ref()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        v
     }
 
     /// True when both handles share the same underlying device.
@@ -586,8 +616,36 @@ impl Device {
         let grid = self.fold(workgroups)?;
         let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
         let (pipeline, bgl) = self.pipeline(kernel, entry, constants, &layout_key)?;
-        let bytes = bytemuck::bytes_of(params);
+        let profiling = lock(&self.inner.profile).is_some();
+        if !profiling {
+            return self.record(&pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings);
+        }
+        self.synchronize()?;
+        let start = std::time::Instant::now();
+        self.record(&pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings)?;
+        self.synchronize()?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let name = format!("{}/{entry}", kernel.name());
+        if let Some(totals) = lock(&self.inner.profile).as_mut() {
+            let t = totals.entry(name.clone()).or_insert_with(|| KernelTime {
+                name,
+                ..KernelTime::default()
+            });
+            t.calls += 1;
+            t.ms += ms;
+        }
+        Ok(())
+    }
 
+    /// Records one dispatch of `pipeline` into the open compute pass.
+    fn record(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bgl: &wgpu::BindGroupLayout,
+        grid: [u32; 3],
+        bytes: &[u8],
+        bindings: &[Binding<'_>],
+    ) -> Result<()> {
         let mut rec = lock(&self.inner.recording);
         let offset = (rec.params.len() as u64).next_multiple_of(self.inner.param_align);
         if offset + bytes.len() as u64 > ARENA_BYTES {
@@ -614,7 +672,7 @@ impl Device {
             .device
             .create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
-                layout: &bgl,
+                layout: bgl,
                 entries: &entries,
             });
         if rec.pass.is_none() {
@@ -629,7 +687,7 @@ impl Device {
             rec.pass = Some(pass);
         }
         if let Some(pass) = rec.pass.as_mut() {
-            pass.set_pipeline(&pipeline);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         }

@@ -18,7 +18,7 @@ mod pool;
 mod tuning;
 
 pub use array::{DType, Element, GpuArray};
-pub use context::{AdapterSummary, Device, DeviceInfo, enumerate_adapters};
+pub use context::{AdapterSummary, Device, DeviceInfo, KernelTime, enumerate_adapters};
 pub use error::{DeviceError, Result};
 pub use kernels::binary::broadcast_shapes;
 pub use kernels::random::{Distribution, threefry2x32};
