@@ -89,8 +89,10 @@ fn reverse(
         let guard = lock(&node.0.op);
         let op_ref = if free { op.as_ref() } else { guard.as_ref() };
         let Some(op) = op_ref else { continue };
-        let input_grads = rule(op, node, &g)?;
-        for (x, gx) in op.inputs().into_iter().zip(input_grads) {
+        let inputs = op.inputs();
+        let needs: Vec<bool> = inputs.iter().map(|x| x.0.requires_grad).collect();
+        let input_grads = rule(op, node, &g, &needs)?;
+        for (x, gx) in inputs.into_iter().zip(input_grads) {
             let Some(gx) = gx else { continue };
             if !x.0.requires_grad {
                 continue;

@@ -205,9 +205,14 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
 }
 
 /// One gradient per input of `op` (None where no gradient flows), given the output `y` and the
-/// upstream gradient `g`.
-pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+/// upstream gradient `g`. `needs[i]` says whether input i wants its gradient; the costly rules
+/// (matmul, convolution) skip the ones nobody wants, like PyTorch's `needs_input_grad`.
+pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
     use Op::*;
+    // The gradient of input i, computed only when it is wanted.
+    let want = |i: usize, f: &dyn Fn() -> Result<Tensor>| -> Result<Option<Tensor>> {
+        needs.get(i).copied().unwrap_or(true).then(f).transpose()
+    };
     Ok(match op {
         Unary(u, x) => vec![Some(g.mul(&unary_derivative(*u, x, y)?)?)],
 
@@ -257,15 +262,21 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
 
         Matmul(a, b, ta, tb) => {
             // y = op(a) op(b); see the derivation in the matmul tests.
-            let ga = match ta {
-                Transpose::No => g.matmul_t(b, Transpose::No, flip(*tb))?,
-                Transpose::Yes => b.matmul_t(g, *tb, Transpose::Yes)?,
-            };
-            let gb = match tb {
-                Transpose::No => a.matmul_t(g, flip(*ta), Transpose::No)?,
-                Transpose::Yes => g.matmul_t(a, Transpose::Yes, *ta)?,
-            };
-            vec![Some(sum_to(&ga, a.shape())?), Some(sum_to(&gb, b.shape())?)]
+            let ga = want(0, &|| {
+                let ga = match ta {
+                    Transpose::No => g.matmul_t(b, Transpose::No, flip(*tb))?,
+                    Transpose::Yes => b.matmul_t(g, *tb, Transpose::Yes)?,
+                };
+                sum_to(&ga, a.shape())
+            })?;
+            let gb = want(1, &|| {
+                let gb = match tb {
+                    Transpose::No => a.matmul_t(g, flip(*ta), Transpose::No)?,
+                    Transpose::Yes => g.matmul_t(a, Transpose::Yes, *ta)?,
+                };
+                sum_to(&gb, b.shape())
+            })?;
+            vec![ga, gb]
         }
 
         Reduce {
@@ -348,18 +359,18 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
 
         // L = <g, conv(x, w)>:  dL/dx = conv_bwd_input(g, w), dL/dw = conv_bwd_weight(g, x).
         Conv2d { x, w, p } => vec![
-            Some(g.conv2d_backward_input(w, x.shape(), p)?),
-            Some(g.conv2d_backward_weight(x, w.shape(), p)?),
+            want(0, &|| g.conv2d_backward_input(w, x.shape(), p))?,
+            want(1, &|| g.conv2d_backward_weight(x, w.shape(), p))?,
         ],
         // y = bwd_input(dy, w); <g, y> = <conv(g, w), dy>: d/ddy = conv(g, w), d/dw = bwd_weight(dy, g).
         Conv2dBackwardInput { dy, w, p } => vec![
-            Some(g.conv2d(w, p)?),
-            Some(dy.conv2d_backward_weight(g, w.shape(), p)?),
+            want(0, &|| g.conv2d(w, p))?,
+            want(1, &|| dy.conv2d_backward_weight(g, w.shape(), p))?,
         ],
         // y = bwd_weight(dy, x); <g, y> = <dy, conv(x, g)>: d/ddy = conv(x, g), d/dx = bwd_input(dy, g).
         Conv2dBackwardWeight { dy, x, p } => vec![
-            Some(x.conv2d(g, p)?),
-            Some(dy.conv2d_backward_input(g, x.shape(), p)?),
+            want(0, &|| x.conv2d(g, p))?,
+            want(1, &|| dy.conv2d_backward_input(g, x.shape(), p))?,
         ],
 
         MaxPool2d { x, argmax, p } => {
