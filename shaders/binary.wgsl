@@ -25,6 +25,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 
 override OP: u32 = 0u;
+// For broadcast4: whether a (b) is read as vec4s (innermost stride 1) or splat (stride 0).
+override A_VEC: bool = false;
+override B_VEC: bool = false;
 
 fn powf(x: f32, e: f32) -> f32 {
     if (e == 0.0) {
@@ -102,6 +105,44 @@ fn broadcast(
         ib += k * p.sb[d];
     }
     y[i] = apply(a[ia], b[ib]);
+}
+
+// y: p.shape (rank p.rank, innermost dim a multiple of 4); a, b read at strides p.sa, p.sb whose
+// innermost entry is 1 (A_VEC / B_VEC: read as vec4) or 0 (one value for all four): four elements
+// per invocation, so the index arithmetic is paid once per four (e.g. a bias [1, C, 1] added to
+// [N, C, H W], after the launcher merged H and W).
+@compute @workgroup_size(256)
+fn broadcast4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i * 4u >= p.n) {
+        return;
+    }
+    var rem = i * 4u;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+        let k = rem % p.shape[d];
+        rem = rem / p.shape[d];
+        ia += k * p.sa[d];
+        ib += k * p.sb[d];
+    }
+    var u: vec4<f32>;
+    if (A_VEC) {
+        u = a4[ia / 4u];
+    } else {
+        u = vec4<f32>(a4[ia / 4u][ia % 4u]);  // one binding per entry point: read via a4
+    }
+    var v: vec4<f32>;
+    if (B_VEC) {
+        v = b4[ib / 4u];
+    } else {
+        v = vec4<f32>(b4[ib / 4u][ib % 4u]);
+    }
+    y4[i] = vec4<f32>(apply(u.x, v.x), apply(u.y, v.y), apply(u.z, v.z), apply(u.w, v.w));
 }
 
 // y = where(c != 0, a, b); y: p.shape, c/a/b at strides p.sc, p.sa, p.sb

@@ -380,8 +380,16 @@ fn binary_every_op_with_broadcasting() {
     assert!(covered.iter().all(|&c| c));
 
     // (a, b): broadcasting in both directions, rank extension, 0-d, empty and size-1 dims, and
-    // equal shapes (the `same` fast path), some over several 256-wide workgroups.
+    // equal shapes (the `same` fast path), some over several 256-wide workgroups. The last group
+    // has an innermost dim (after merging) that is a multiple of 4: the four-per-invocation
+    // `broadcast4` path, with each operand read as vec4s or splat.
     let shapes: Vec<(Vec<usize>, Vec<usize>)> = vec![
+        (vec![3, 5, 8], vec![5, 1]),
+        (vec![3, 1, 8], vec![5, 8]),
+        (vec![5, 1], vec![3, 5, 8]),
+        (vec![7, 3, 4, 5], vec![1, 3, 1, 1]), // a conv bias: [N, C, H W] + [1, C, 1]
+        (vec![2, 1, 12], vec![1, 1]),
+        (vec![1, 1], vec![9, 260]),
         (vec![3, 1, 5], vec![4, 5]),
         (vec![4, 5], vec![3, 1, 5]),
         (vec![1], vec![7]),

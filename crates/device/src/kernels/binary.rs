@@ -80,6 +80,36 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// Drops size-1 dims and merges neighbouring dims that every operand walks contiguously (the same
+/// layout, fewer dims), e.g. [N, C, H, W] with a bias [1, C, 1, 1] -> [N, C, H W]. Returns the
+/// shape and each operand's strides; at least one dim.
+pub(crate) fn collapse(shape: &[usize], strides: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let mut out_shape: Vec<usize> = Vec::new();
+    let mut out_strides: Vec<Vec<usize>> = vec![Vec::new(); strides.len()];
+    for d in (0..shape.len()).filter(|&d| shape[d] != 1) {
+        let mergeable = !out_shape.is_empty()
+            && strides
+                .iter()
+                .zip(&out_strides)
+                .all(|(s, o)| o.last().copied() == Some(s[d] * shape[d]));
+        if mergeable {
+            *out_shape.last_mut().expect("non-empty") *= shape[d];
+            for (s, o) in strides.iter().zip(&mut out_strides) {
+                *o.last_mut().expect("non-empty") = s[d];
+            }
+        } else {
+            out_shape.push(shape[d]);
+            for (s, o) in strides.iter().zip(&mut out_strides) {
+                o.push(s[d]);
+            }
+        }
+    }
+    if out_shape.is_empty() {
+        return (vec![1], vec![vec![0]; strides.len()]);
+    }
+    (out_shape, out_strides)
+}
+
 fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
     if shape.len() > MAX_DIMS {
         return Err(DeviceError::InvalidShape {
@@ -102,23 +132,47 @@ impl GpuArray {
         let out = GpuArray::uninit(&self.dev, "binary", &shape, DType::F32)?;
         let n = out.numel();
         let same = self.shape == shape && other.shape == shape;
+        let (cshape, cs) = collapse(
+            &shape,
+            &[
+                broadcast_strides(&self.shape, &shape),
+                broadcast_strides(&other.shape, &shape),
+            ],
+        );
+        let inner = cshape.len() - 1;
+        // Four elements per invocation: `same` always, `broadcast4` when the innermost dim holds
+        // whole vec4s that each operand reads whole (stride 1) or splats (stride 0).
+        let quad = !same && cshape[inner] % 4 == 0 && cs.iter().all(|s| s[inner] <= 1);
         let params = Params {
             n: n as u32,
-            rank: shape.len() as u32,
+            rank: cshape.len() as u32,
             _p: [0; 2],
-            shape: pack(&shape),
-            sa: pack(&broadcast_strides(&self.shape, &shape)),
-            sb: pack(&broadcast_strides(&other.shape, &shape)),
+            shape: pack(&cshape),
+            sa: pack(&cs[0]),
+            sb: pack(&cs[1]),
             sc: [0; MAX_DIMS],
+        };
+        let (entry, constants) = if same {
+            ("same", vec![("OP", f64::from(op.code()))])
+        } else if quad {
+            (
+                "broadcast4",
+                vec![
+                    ("OP", f64::from(op.code())),
+                    ("A_VEC", f64::from(u8::from(cs[0][inner] == 1))),
+                    ("B_VEC", f64::from(u8::from(cs[1][inner] == 1))),
+                ],
+            )
+        } else {
+            ("broadcast", vec![("OP", f64::from(op.code()))])
         };
         self.dev.dispatch(
             Kernel::Binary,
-            if same { "same" } else { "broadcast" },
-            &[("OP", f64::from(op.code()))],
+            entry,
+            &constants,
             &params,
             &[rw(1, &out.buf), ro(2, &self.buf), ro(3, &other.buf)],
-            // `same` takes four elements per invocation.
-            groups(if same { n.div_ceil(4) } else { n }),
+            groups(if same || quad { n.div_ceil(4) } else { n }),
         )?;
         Ok(out)
     }
@@ -133,14 +187,22 @@ impl GpuArray {
         check_rank("where", &shape)?;
         let out = GpuArray::uninit(&self.dev, "where", &shape, DType::F32)?;
         let n = out.numel();
+        let (cshape, cs) = collapse(
+            &shape,
+            &[
+                broadcast_strides(&a.shape, &shape),
+                broadcast_strides(&b.shape, &shape),
+                broadcast_strides(&self.shape, &shape),
+            ],
+        );
         let params = Params {
             n: n as u32,
-            rank: shape.len() as u32,
+            rank: cshape.len() as u32,
             _p: [0; 2],
-            shape: pack(&shape),
-            sa: pack(&broadcast_strides(&a.shape, &shape)),
-            sb: pack(&broadcast_strides(&b.shape, &shape)),
-            sc: pack(&broadcast_strides(&self.shape, &shape)),
+            shape: pack(&cshape),
+            sa: pack(&cs[0]),
+            sb: pack(&cs[1]),
+            sc: pack(&cs[2]),
         };
         self.dev.dispatch(
             Kernel::Binary,
