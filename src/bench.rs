@@ -25,8 +25,12 @@ pub struct Figure {
     pub name: String,
     pub value: f64,
     pub unit: &'static str,
-    /// Median wall time of one run, milliseconds.
+    /// Median wall time of one run (submit + wait included), milliseconds.
     pub ms: f64,
+    /// Median GPU time of one run from timestamp queries around the compute passes, where the
+    /// adapter has them (on CPU adapters such as lavapipe, the CPU clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_ms: Option<f64>,
     /// The CPU reference of the same run, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<f64>,
@@ -36,20 +40,33 @@ pub struct Figure {
     pub adapter: String,
 }
 
-/// Median of `repeats` timings of `f` (milliseconds), after one warm-up call.
-fn time_ms(dev: &Device, repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+/// Medians of `repeats` timings of `f` after one warm-up call: wall milliseconds around the calls
+/// plus submit and wait, and the GPU milliseconds of the same runs where timestamps are available.
+fn time_ms(
+    dev: &Device,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(f64, Option<f64>)> {
     f()?;
     dev.synchronize()?;
-    let mut t: Vec<f64> = (0..repeats)
-        .map(|_| {
-            let s = Instant::now();
-            f()?;
-            dev.synchronize()?;
-            Ok(s.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<Result<_>>()?;
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
+    let mut wall = Vec::with_capacity(repeats);
+    let mut gpu = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let timed = dev.start_gpu_timer()?;
+        let s = Instant::now();
+        f()?;
+        dev.synchronize()?;
+        wall.push(s.elapsed().as_secs_f64() * 1e3);
+        if let Some(g) = dev.stop_gpu_timer()?.filter(|_| timed) {
+            gpu.push(g);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let gpu = (gpu.len() == repeats && repeats > 0).then(|| median(gpu));
+    Ok((median(wall), gpu))
 }
 
 fn cpu_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
@@ -105,9 +122,18 @@ struct Bench<'a> {
     adapter: String,
     figures: Vec<Figure>,
     on_figure: &'a mut dyn FnMut(&Figure),
+    /// GPU median of the last `time` call, attached to the next figure pushed.
+    gpu_ms: std::cell::Cell<Option<f64>>,
 }
 
 impl Bench<'_> {
+    /// `time_ms` on this bench's device: returns the wall median, keeps the GPU median for `push`.
+    fn time(&self, repeats: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+        let (wall, gpu) = time_ms(self.dev, repeats, f)?;
+        self.gpu_ms.set(gpu);
+        Ok(wall)
+    }
+
     fn wants(&self, name: &str) -> bool {
         self.filter.is_none_or(|f| name.contains(f))
     }
@@ -126,6 +152,7 @@ impl Bench<'_> {
             value,
             unit,
             ms,
+            gpu_ms: self.gpu_ms.take(),
             reference,
             ratio,
             adapter: self.adapter.clone(),
@@ -152,7 +179,7 @@ impl Bench<'_> {
         let b = self.zeros(&if tb == Transpose::Yes { [n, k] } else { [k, n] })?;
         let big = m * k * n >= 1 << 30;
         let repeats = if big { 3 } else { 5 };
-        let ms = time_ms(self.dev, repeats, || {
+        let ms = self.time(repeats, || {
             a.matmul(&b, ta, tb)?;
             Ok(())
         })?;
@@ -168,7 +195,7 @@ impl Bench<'_> {
         let b = self.zeros(&[N])?;
         for (name, op) in [("add_4M", BinaryOp::Add), ("mul_4M", BinaryOp::Mul)] {
             if self.wants(name) {
-                let ms = time_ms(self.dev, 10, || {
+                let ms = self.time(10, || {
                     a.binary(op, &b)?;
                     Ok(())
                 })?;
@@ -183,7 +210,7 @@ impl Bench<'_> {
         }
         if self.wants("chain_4M") {
             // relu(a * b + 1): three kernels, each reading and writing 4M floats.
-            let ms = time_ms(self.dev, 10, || {
+            let ms = self.time(10, || {
                 a.binary(BinaryOp::Mul, &b)?
                     .unary(UnaryOp::AddScalar(1.0))?
                     .unary(UnaryOp::Relu)?;
@@ -198,7 +225,7 @@ impl Bench<'_> {
             );
         }
         if self.wants("sum_4M") {
-            let ms = time_ms(self.dev, 10, || {
+            let ms = self.time(10, || {
                 a.reduce_all(ReduceOp::Sum)?;
                 Ok(())
             })?;
@@ -212,7 +239,7 @@ impl Bench<'_> {
         }
         if self.wants("softmax_1024x1024") {
             let x = self.zeros(&[1024, 1024])?;
-            let ms = time_ms(self.dev, 10, || {
+            let ms = self.time(10, || {
                 x.softmax(1)?;
                 Ok(())
             })?;
@@ -233,9 +260,7 @@ impl Bench<'_> {
         const N: usize = 1 << 22;
         let bytes = 4.0 * N as f64;
         if self.wants("fill_4M") {
-            let ms = time_ms(self.dev, 10, || {
-                Ok(GpuArray::full(self.dev, &[N], 1.0).map(drop)?)
-            })?;
+            let ms = self.time(10, || Ok(GpuArray::full(self.dev, &[N], 1.0).map(drop)?))?;
             self.push("fill_4M", bytes / (ms * 1e6), "GB/s", ms, Some(memcpy));
         }
         if self.wants("randn_4M") {
@@ -243,14 +268,14 @@ impl Bench<'_> {
                 mean: 0.0,
                 std: 1.0,
             };
-            let ms = time_ms(self.dev, 10, || {
+            let ms = self.time(10, || {
                 Ok(GpuArray::random(self.dev, &[N], normal, 1, 0).map(drop)?)
             })?;
             self.push("randn_4M", N as f64 / (ms * 1e6), "Gsample/s", ms, None);
         }
         if self.wants("transpose_2048") {
             let x = self.zeros(&[2048, 2048])?;
-            let ms = time_ms(self.dev, 10, || Ok(x.transpose(0, 1).map(drop)?))?;
+            let ms = self.time(10, || Ok(x.transpose(0, 1).map(drop)?))?;
             self.push(
                 "transpose_2048",
                 2.0 * bytes / (ms * 1e6),
@@ -263,7 +288,7 @@ impl Bench<'_> {
             // The CNN's first pooling: [64, 32, 28, 28] -> [64, 32, 14, 14].
             let x = self.zeros(&[64, 32, 28, 28])?;
             let pp = Pool2dParams::square(2);
-            let ms = time_ms(self.dev, 10, || Ok(x.max_pool2d(&pp).map(drop)?))?;
+            let ms = self.time(10, || Ok(x.max_pool2d(&pp).map(drop)?))?;
             self.push("maxpool_fwd", ms, "ms", ms, None);
         }
         if self.wants("adam_step_4M") {
@@ -271,7 +296,7 @@ impl Bench<'_> {
             let (p, g) = (self.zeros(&[N])?, self.zeros(&[N])?);
             let (m, v) = (self.zeros(&[N])?, self.zeros(&[N])?);
             let mut step = 0;
-            let ms = time_ms(self.dev, 10, || {
+            let ms = self.time(10, || {
                 step += 1;
                 let rule = OptimRule::Adam {
                     lr: 1e-3,
@@ -323,7 +348,7 @@ impl Bench<'_> {
             for (pass, f) in runs {
                 let name = format!("{tag}_{pass}");
                 if self.wants(&name) {
-                    let ms = time_ms(self.dev, 5, f.as_ref())?;
+                    let ms = self.time(5, f.as_ref())?;
                     // Reference: the same GEMM (one pass's FLOPs) on the CPU.
                     self.push(&name, ms, "ms", ms, Some(cpu_ref));
                 }
@@ -342,7 +367,7 @@ impl Bench<'_> {
         let x = self.zeros(&[16])?;
         const OPS: usize = 1000;
         let mut record_ms = Vec::new();
-        let ms = time_ms(self.dev, 5, || {
+        let ms = self.time(5, || {
             let s = Instant::now();
             let mut t = x.clone();
             for _ in 0..OPS {
@@ -376,7 +401,7 @@ impl Bench<'_> {
         }
         let params = model.parameters();
         let mut opt = Adam::new(1e-3);
-        let ms = time_ms(self.dev, 5, || {
+        let ms = self.time(5, || {
             let loss = cross_entropy(&model.forward(x)?, y)?;
             loss.backward()?;
             opt.step(&params)?;
@@ -472,7 +497,7 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
         let b = GpuArray::full(dev, &b_shape, 0.25)?;
         let mut ms = Vec::new();
         for entry in a.matmul_variants(&b, ta, tb) {
-            let t = time_ms(dev, 3, || {
+            let (t, _) = time_ms(dev, 3, || {
                 Ok(a.matmul_variant(&b, ta, tb, entry).map(drop)?)
             })?;
             ms.push((entry.to_string(), t));
@@ -513,6 +538,7 @@ pub fn run(
         ),
         figures: Vec::new(),
         on_figure,
+        gpu_ms: std::cell::Cell::new(None),
     };
     let memcpy = memcpy_gbs(64 << 20, 5);
     if b.wants("memcpy") {

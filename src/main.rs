@@ -751,8 +751,8 @@ fn bench(json: bool, filter: Option<&str>, tune: bool, profile: bool) -> Result<
             info.adapter.name, info.adapter.backend, info.adapter.driver, info.adapter.driver_info
         );
         println!(
-            "{:<22} {:>12} {:<8} {:>12} {:>10}",
-            "name", "value", "unit", "cpu ref", "ratio"
+            "{:<22} {:>12} {:<8} {:>12} {:>10} {:>10} {:>10}",
+            "name", "value", "unit", "cpu ref", "ratio", "wall ms", "gpu ms"
         );
     }
     dev.set_profiling(profile);
@@ -775,13 +775,16 @@ fn bench(json: bool, filter: Option<&str>, tune: bool, profile: bool) -> Result<
             println!("{}", serde_json::to_string(f).unwrap_or_default());
         } else {
             let r = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+            let gpu = f.gpu_ms.map(|g| format!("{g:.3}")).unwrap_or_default();
             println!(
-                "{:<22} {:>12.2} {:<8} {:>12} {:>10}",
+                "{:<22} {:>12.2} {:<8} {:>12} {:>10} {:>10.3} {:>10}",
                 f.name,
                 f.value,
                 f.unit,
                 r(f.reference),
-                r(f.ratio)
+                r(f.ratio),
+                f.ms,
+                gpu
             );
         }
     })?;

@@ -112,6 +112,19 @@ struct Inner {
     total_dispatches: std::sync::atomic::AtomicU64,
     /// Per-kernel totals while profiling is on (see `set_profiling`).
     profile: Mutex<Option<HashMap<String, KernelTime>>>,
+    /// Timestamp queries around compute passes while the GPU timer runs.
+    timer: Mutex<Option<GpuTimer>>,
+}
+
+/// Compute passes one run of the GPU timer can time; later passes go untimed (and the run reports
+/// no figure rather than a partial one).
+const TIMER_PASSES: u32 = 512;
+
+struct GpuTimer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    passes: u32,
+    overflow: bool,
 }
 
 /// Wall time spent in one kernel entry point while profiling.
@@ -317,6 +330,7 @@ impl Device {
                 gpu_error,
                 total_dispatches: 0.into(),
                 profile: Mutex::new(None),
+                timer: Mutex::new(None),
                 tuning,
             }),
         })
@@ -359,6 +373,85 @@ impl Device {
             .unwrap_or_default();
         v.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         v
+    }
+
+    /// Starts the GPU timer: from now on every compute pass records timestamps at its start and
+    /// end. Returns false (and times nothing) where the adapter lacks `TIMESTAMP_QUERY`.
+    pub fn start_gpu_timer(&self) -> Result<bool> {
+        if !self
+            .inner
+            .info
+            .features
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            return Ok(false);
+        }
+        self.flush()?; // work recorded before now is not timed
+        let device = &self.inner.device;
+        let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("wgrad timer"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * TIMER_PASSES,
+        });
+        let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad timer resolve"),
+            size: 16 * u64::from(TIMER_PASSES),
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        *lock(&self.inner.timer) = Some(GpuTimer {
+            queries,
+            resolve,
+            passes: 0,
+            overflow: false,
+        });
+        Ok(true)
+    }
+
+    /// Stops the GPU timer, waits for the timed work and returns the milliseconds the GPU spent in
+    /// the timed passes (summed), or None when the timer was not running or ran out of queries.
+    pub fn stop_gpu_timer(&self) -> Result<Option<f64>> {
+        self.flush()?; // ends the open pass, so its end timestamp is written
+        let Some(t) = lock(&self.inner.timer).take() else {
+            return Ok(None);
+        };
+        if t.overflow || t.passes == 0 {
+            self.wait()?;
+            return Ok((t.passes == 0).then_some(0.0));
+        }
+        let bytes = 16 * u64::from(t.passes);
+        let staging = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad timer readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.new_encoder();
+        encoder.resolve_query_set(&t.queries, 0..2 * t.passes, &t.resolve, 0);
+        encoder.copy_buffer_to_buffer(&t.resolve, 0, &staging, 0, bytes);
+        self.inner.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match pollster::block_on(rx.receive()) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(DeviceError::Readback(e.to_string())),
+            None => return Err(DeviceError::Readback("map callback never ran".into())),
+        }
+        let ticks: Vec<u64> = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| DeviceError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u64>(&view).to_vec()
+        };
+        let period_ns = f64::from(self.inner.queue.get_timestamp_period());
+        let total: u64 = ticks
+            .chunks_exact(2)
+            .map(|p| p[1].saturating_sub(p[0]))
+            .sum();
+        Ok(Some(total as f64 * period_ns / 1e6))
     }
 
     /// True when both handles share the same underlying device.
@@ -677,12 +770,26 @@ impl Device {
             });
         if rec.pass.is_none() {
             let mut encoder = rec.encoder.take().unwrap_or_else(|| self.new_encoder());
+            let mut timer = lock(&self.inner.timer);
+            let timestamp_writes = timer.as_mut().and_then(|t| {
+                if t.passes == TIMER_PASSES {
+                    t.overflow = true;
+                    return None;
+                }
+                t.passes += 1;
+                Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(2 * t.passes - 2),
+                    end_of_pass_write_index: Some(2 * t.passes - 1),
+                })
+            });
             let pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("wgrad"),
-                    timestamp_writes: None,
+                    timestamp_writes,
                 })
                 .forget_lifetime();
+            drop(timer);
             rec.encoder = Some(encoder);
             rec.pass = Some(pass);
         }

@@ -219,3 +219,27 @@ fn reused_buffers_do_not_clobber_pending_work() {
         Ok(())
     });
 }
+
+#[test]
+fn gpu_timer_times_the_passes_it_saw() {
+    on_each_device("gpu_timer_times_the_passes_it_saw", |dev| {
+        assert_eq!(dev.stop_gpu_timer()?, None, "no timer was running");
+        if !dev.start_gpu_timer()? {
+            return Err(Flow::Skip("no TIMESTAMP_QUERY".into()));
+        }
+        let a = GpuArray::full(dev, &[256, 256], 0.5)?;
+        // Several submissions, so several timed passes: each readback ends one.
+        let mut total = 0.0;
+        for _ in 0..3 {
+            let c = a.matmul(&a, Transpose::No, Transpose::No)?;
+            total += c.to_vec::<f32>()?[0];
+        }
+        assert_eq!(total, 3.0 * 64.0);
+        let ms = dev.stop_gpu_timer()?.expect("the timer was running");
+        assert!(ms > 0.0 && ms < 60_000.0, "{ms} ms");
+        // Stopped: nothing is timed any more.
+        a.unary(UnaryOp::Relu)?.to_vec::<f32>()?;
+        assert_eq!(dev.stop_gpu_timer()?, None);
+        Ok(())
+    });
+}
