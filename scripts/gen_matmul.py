@@ -85,7 +85,7 @@ PATH.write_text("\n".join(out))
 
 # ---- shaders/matmul_subgroup.wgsl: the subgroup-broadcast entry points (CPU adapters) ----
 SG_PATH = PATH.parent / 'matmul_subgroup.wgsl'
-SG_TILES = [16, 32, 64]  # rows per subgroup (RT); every lane keeps RT x 4 outputs
+SG_TILES = [8, 16, 32, 64]  # rows per subgroup (RT); every lane keeps RT x 4 outputs
 SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one SIMD register (lavapipe and
 // other CPU adapters), with vec4 loads and subgroup broadcasts:
 //   C[b, m, n] = sum_k A[b, m, k] * B[b, k, n]

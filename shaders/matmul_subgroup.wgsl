@@ -47,6 +47,364 @@ fn batch_offsets4(bi: u32) -> vec2<u32> {
     return off / 4u;
 }
 
+// a: [batch.., M, K], b: [batch.., K, N], c: [batch, M, N]; a (32) x 64 tile per workgroup
+@compute @workgroup_size(64)
+fn sg8_nn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    let bi = g / per_batch;
+    if (bi >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    let off = batch_offsets4(bi);
+    let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+    let bc = off.y + min(cg, n4 - 1u);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    for (var k4 = 0u; k4 < k4n; k4++) {
+        let av0 = a4[ar0 + k4];
+        let b0 = b4[bc + (4u * k4 + 0u) * n4];
+        let b1 = b4[bc + (4u * k4 + 1u) * n4];
+        let b2 = b4[bc + (4u * k4 + 2u) * n4];
+        let b3 = b4[bc + (4u * k4 + 3u) * n4];
+        let x0 = subgroupBroadcast(av0, 0u);
+        acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+        let x1 = subgroupBroadcast(av0, 1u);
+        acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+        let x2 = subgroupBroadcast(av0, 2u);
+        acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+        let x3 = subgroupBroadcast(av0, 3u);
+        acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+        let x4 = subgroupBroadcast(av0, 4u);
+        acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+        let x5 = subgroupBroadcast(av0, 5u);
+        acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+        let x6 = subgroupBroadcast(av0, 6u);
+        acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+        let x7 = subgroupBroadcast(av0, 7u);
+        acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+    }
+    if (cg < n4) {
+        let c0 = (bi * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+    }
+}
+
+// a: [batch.., M, K], b: [batch.., N, K], c: [batch, M, N]; a (32) x 64 tile per workgroup
+@compute @workgroup_size(64)
+fn sg8_nt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    let bi = g / per_batch;
+    if (bi >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    let off = batch_offsets4(bi);
+    let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+    let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+    let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+    let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+    let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    for (var k4 = 0u; k4 < k4n; k4++) {
+        let av0 = a4[ar0 + k4];
+        let bt0 = b4[bc0 + k4];
+        let bt1 = b4[bc1 + k4];
+        let bt2 = b4[bc2 + k4];
+        let bt3 = b4[bc3 + k4];
+        let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+        let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+        let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+        let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+        let x0 = subgroupBroadcast(av0, 0u);
+        acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+        let x1 = subgroupBroadcast(av0, 1u);
+        acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+        let x2 = subgroupBroadcast(av0, 2u);
+        acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+        let x3 = subgroupBroadcast(av0, 3u);
+        acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+        let x4 = subgroupBroadcast(av0, 4u);
+        acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+        let x5 = subgroupBroadcast(av0, 5u);
+        acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+        let x6 = subgroupBroadcast(av0, 6u);
+        acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+        let x7 = subgroupBroadcast(av0, 7u);
+        acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+    }
+    if (cg < n4) {
+        let c0 = (bi * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., K, N], c: [batch, M, N]; a (32) x 64 tile per workgroup
+@compute @workgroup_size(64)
+fn sg8_tn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    let bi = g / per_batch;
+    if (bi >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    let off = batch_offsets4(bi);
+    let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
+    let m4 = m / 4u;
+    let bc = off.y + min(cg, n4 - 1u);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    for (var k4 = 0u; k4 < k4n; k4++) {
+        let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+        let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+        let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+        let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+        let b0 = b4[bc + (4u * k4 + 0u) * n4];
+        let b1 = b4[bc + (4u * k4 + 1u) * n4];
+        let b2 = b4[bc + (4u * k4 + 2u) * n4];
+        let b3 = b4[bc + (4u * k4 + 3u) * n4];
+        let w0_0 = subgroupBroadcast(av0_0, 0u);
+        let w0_1 = subgroupBroadcast(av0_1, 0u);
+        let w0_2 = subgroupBroadcast(av0_2, 0u);
+        let w0_3 = subgroupBroadcast(av0_3, 0u);
+        acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+        acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+        acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+        acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+        let w1_0 = subgroupBroadcast(av0_0, 1u);
+        let w1_1 = subgroupBroadcast(av0_1, 1u);
+        let w1_2 = subgroupBroadcast(av0_2, 1u);
+        let w1_3 = subgroupBroadcast(av0_3, 1u);
+        acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+        acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+        acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+        acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+    }
+    if (cg < n4) {
+        let c0 = (bi * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., N, K], c: [batch, M, N]; a (32) x 64 tile per workgroup
+@compute @workgroup_size(64)
+fn sg8_tt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    let bi = g / per_batch;
+    if (bi >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    let off = batch_offsets4(bi);
+    let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
+    let m4 = m / 4u;
+    let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+    let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+    let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+    let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    for (var k4 = 0u; k4 < k4n; k4++) {
+        let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+        let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+        let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+        let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+        let bt0 = b4[bc0 + k4];
+        let bt1 = b4[bc1 + k4];
+        let bt2 = b4[bc2 + k4];
+        let bt3 = b4[bc3 + k4];
+        let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+        let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+        let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+        let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+        let w0_0 = subgroupBroadcast(av0_0, 0u);
+        let w0_1 = subgroupBroadcast(av0_1, 0u);
+        let w0_2 = subgroupBroadcast(av0_2, 0u);
+        let w0_3 = subgroupBroadcast(av0_3, 0u);
+        acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+        acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+        acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+        acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+        let w1_0 = subgroupBroadcast(av0_0, 1u);
+        let w1_1 = subgroupBroadcast(av0_1, 1u);
+        let w1_2 = subgroupBroadcast(av0_2, 1u);
+        let w1_3 = subgroupBroadcast(av0_3, 1u);
+        acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+        acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+        acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+        acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+    }
+    if (cg < n4) {
+        let c0 = (bi * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+    }
+}
+
 // a: [batch.., M, K], b: [batch.., K, N], c: [batch, M, N]; a (64) x 64 tile per workgroup
 @compute @workgroup_size(64)
 fn sg16_nn(

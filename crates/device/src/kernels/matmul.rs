@@ -55,10 +55,17 @@ impl Variant {
     }
 }
 
-const VARIANTS: [Variant; 6] = [
+const VARIANTS: [Variant; 7] = [
     Variant::strided("main_8x8", 8, 8, 13.0),
     Variant::strided("main_16x16", 16, 16, 23.0),
     Variant::strided("main_16x32", 16, 32, 29.0),
+    Variant {
+        name: "sg8",
+        kernel: Kernel::MatmulSubgroup,
+        entries: ["sg8_nn", "sg8_nt", "sg8_tn", "sg8_tt"],
+        tile: (32, 64),
+        gflops: 30.0,
+    },
     Variant {
         name: "sg16",
         kernel: Kernel::MatmulSubgroup,
@@ -389,9 +396,9 @@ mod tests {
             }
         }
         if dev.info().subgroup_size == Some(8) {
-            // 3 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
+            // 4 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
             // transposed: M = 1 is not a multiple of 4).
-            assert_eq!(subgroup_runs, 18);
+            assert_eq!(subgroup_runs, 24);
         }
         Ok(())
     }
