@@ -166,8 +166,9 @@ fn logsumexp(
 }
 
 // Sum of contiguous rows, four elements per load: x: [outer, len] (inner = 1, len and chunk
-// multiples of 4) -> y: [outer, nchunk]. Four running sums, combined at the end in a fixed order,
-// so the result is still a function of the shape only.
+// multiples of 4) -> y: [outer, nchunk]. Four vec4 running sums fed in turn (independent adds keep
+// lavapipe's per-lane loads overlapping), combined at the end in a fixed order, so the result is
+// still a function of the shape only.
 @compute @workgroup_size(256)
 fn sum_rows4(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -183,9 +184,21 @@ fn sum_rows4(
     let j0 = c * p.chunk;
     let j1 = min(p.len, j0 + p.chunk);
     let base = (o * p.len + j0) / 4u;
-    var acc = vec4<f32>();
-    for (var j = 0u; j < (j1 - j0) / 4u; j++) {
-        acc += x4[base + j];
+    let count = (j1 - j0) / 4u;
+    var a0 = vec4<f32>();
+    var a1 = vec4<f32>();
+    var a2 = vec4<f32>();
+    var a3 = vec4<f32>();
+    var j = 0u;
+    for (; j + 4u <= count; j += 4u) {
+        a0 += x4[base + j];
+        a1 += x4[base + j + 1u];
+        a2 += x4[base + j + 2u];
+        a3 += x4[base + j + 3u];
     }
+    for (; j < count; j++) {
+        a0 += x4[base + j];
+    }
+    let acc = (a0 + a1) + (a2 + a3);
     y[t] = ((acc.x + acc.y) + (acc.z + acc.w)) * p.scale;
 }
