@@ -1007,6 +1007,13 @@ fn pool2d_max_and_avg_forward_backward() {
         ([1, 1, 4, 4], pp((4, 4), (4, 4), (2, 2))), // padding = half the window
         ([2, 3, 19, 23], pp((3, 3), (2, 2), (1, 1))), // > 256 elements per plane
         ([1, 2, 10, 11], pp((2, 2), (3, 3), (1, 0))), // stride > window: uncovered inputs get 0
+        // W % 4 == 0 (and PW == 0): the forward reads x as vec4s, the backward writes dx as vec4s;
+        // outputs per row not a multiple of 4, overlapping windows, spans past the row's end.
+        ([2, 2, 9, 8], pp((3, 3), (1, 1), (0, 0))),
+        ([1, 3, 8, 12], pp((2, 3), (2, 3), (1, 0))),
+        ([1, 2, 6, 20], pp((2, 2), (5, 5), (1, 0))), // stride > window
+        ([2, 1, 7, 16], pp((5, 5), (3, 3), (2, 2))), // PW > 0: scalar forward, vec4 backward
+        ([1, 2, 5, 4], pp((1, 4), (1, 1), (0, 0))),
     ];
     on_each_device("pool2d_max_and_avg_forward_backward", |dev| {
         let mut r = rng(61);
