@@ -20,6 +20,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 // The input seen as vec4, for `sum_rows4`.
 @group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
+// Class labels (u32, checked < len by the launcher) and the upstream gradient (one element), for
+// the cross-entropy entries.
+@group(0) @binding(4) var<storage, read> labels: array<u32>;
+@group(0) @binding(5) var<storage, read> upstream: array<f32>;
 
 // 0 sum, 1 max, 2 min (reduce); 0 argmax, 1 argmin (arg); 0 softmax, 1 log_softmax (softmax)
 override OP: u32 = 0u;
@@ -163,6 +167,67 @@ fn logsumexp(
         s += exp(x[base + j * p.inner] - m);
     }
     y[t] = m + log(s);
+}
+
+// log(sum(exp(x[base + j], j < p.len))), max-subtracted; a row whose max is +-inf gives the max.
+fn row_logsumexp(base: u32) -> f32 {
+    var m = x[base];
+    for (var j = 1u; j < p.len; j++) {
+        m = max(m, x[base + j]);
+    }
+    if ((bitcast<u32>(m) & 0x7fffffffu) >= 0x7f800000u) {
+        return m;
+    }
+    var s = 0.0;
+    for (var j = 0u; j < p.len; j++) {
+        s += exp(x[base + j] - m);
+    }
+    return m + log(s);
+}
+
+// Softmax cross-entropy of each row: x: [rows, len] logits, labels: [rows] -> y: [rows],
+// y = logsumexp(x_r) - x_r[label_r] (NaN for a label out of range). One invocation per row.
+@compute @workgroup_size(256)
+fn xent(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let base = t * p.len;
+    let label = labels[t];
+    if (label >= p.len) {
+        // Only labels computed on the device can get here (uploaded ones are checked): NaN.
+        var nan_bits = 0x7fc00000u;
+        y[t] = bitcast<f32>(nan_bits);
+        return;
+    }
+    y[t] = row_logsumexp(base) - x[base + label];
+}
+
+// Its gradient: x: [rows, len], labels: [rows], upstream: [1] -> y: [rows, len],
+// y = (softmax(x_r) - onehot(label_r)) * upstream[0] * p.scale. One invocation per row.
+@compute @workgroup_size(256)
+fn xent_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let base = t * p.len;
+    let lse = row_logsumexp(base);
+    let g = upstream[0] * p.scale;
+    let label = labels[t];
+    for (var j = 0u; j < p.len; j++) {
+        let hot = select(0.0, 1.0, j == label);
+        y[base + j] = (exp(x[base + j] - lse) - hot) * g;
+    }
 }
 
 // Sum of contiguous rows, four elements per load: x: [outer, len] (inner = 1, len and chunk

@@ -86,6 +86,11 @@ pub(crate) enum Op {
     },
     AvgPool2d(Tensor, Pool2dParams),
     AvgPool2dBackward(Tensor, Pool2dParams),
+    /// Mean softmax cross-entropy of logits [N, C] against u32 labels [N] (a 0-d output).
+    CrossEntropy {
+        logits: Tensor,
+        labels: GpuArray,
+    },
 }
 
 impl Op {
@@ -109,6 +114,7 @@ impl Op {
             Conv2dBackwardWeight { dy, x, .. } => vec![dy, x],
             MaxPool2d { x, .. } | AvgPool2d(x, _) => vec![x],
             MaxPool2dBackward { dy, .. } | AvgPool2dBackward(dy, _) => vec![dy],
+            CrossEntropy { logits, .. } => vec![logits],
         }
     }
 }
@@ -395,5 +401,22 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Ve
             }))]
         }
         AvgPool2dBackward(_, p) => vec![Some(g.avg_pool2d(p)?)],
+
+        // L = mean_r (logsumexp(x_r) - x_r[l_r]): dL/dx = (softmax(x) - onehot(l)) / N, times g.
+        // Recorded (create_graph) it is composed of differentiable ops; otherwise one kernel.
+        CrossEntropy { logits, labels } => {
+            let (n, classes) = (logits.shape()[0], logits.shape()[1]);
+            let scale = 1.0 / n.max(1) as f32;
+            if crate::tensor::is_grad_enabled() {
+                let onehot = Tensor::from_array(labels.one_hot(classes)?);
+                let d = logits.softmax(-1)?.sub(&onehot)?.mul_scalar(scale)?;
+                vec![Some(d.mul(g)?)]
+            } else {
+                let d = logits
+                    .array()
+                    .cross_entropy_rows_grad(labels, g.array(), scale)?;
+                vec![Some(Tensor::from_array(d))]
+            }
+        }
     })
 }

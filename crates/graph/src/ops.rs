@@ -449,6 +449,17 @@ impl Tensor {
             src: src.clone(),
         }))
     }
+    /// Mean softmax cross-entropy of logits `self` [N, C] against class labels [N] (u32), a 0-d
+    /// tensor: PyTorch's `cross_entropy(logits, labels)`. Fused: one kernel for the rows' losses
+    /// and one for the gradient, instead of log_softmax, gather, mean and their backward passes.
+    pub fn cross_entropy(&self, labels: &Tensor) -> Result<Tensor> {
+        let rows = self.array().cross_entropy_rows(labels.array())?;
+        let data = rows.reduce_all(ReduceOp::Mean)?;
+        Ok(Tensor::from_op(data, &[self], || Op::CrossEntropy {
+            logits: self.clone(),
+            labels: labels.array().clone(),
+        }))
+    }
     /// labels [N] (u32) -> [N, classes] f32 (no gradient).
     pub fn one_hot(&self, classes: usize) -> Result<Tensor> {
         Ok(Tensor::from_array(self.array().one_hot(classes)?))

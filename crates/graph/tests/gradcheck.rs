@@ -304,6 +304,14 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
             true,
             &mut worst,
         )?;
+        let labels = Tensor::from_slice(&[2u32, 0, 3], &[3], d)?;
+        check(
+            "cross_entropy (fused)",
+            Box::new(move |xs: &[Tensor]| xs[0].cross_entropy(&labels)),
+            vec![t(d, &[3, 4], 69, -2.0, 2.0)?],
+            true,
+            &mut worst,
+        )?;
         check(
             "logsumexp(axis 0)",
             squared(|xs| xs[0].logsumexp(0, false)),
@@ -494,8 +502,9 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
     Ok(())
 }
 
-/// Softmax cross-entropy of logits [N, C] against u32 labels, composed from graph ops.
-fn cross_entropy(logits: &Tensor, labels: &Tensor) -> wgrad_graph::Result<Tensor> {
+/// Softmax cross-entropy of logits [N, C] against u32 labels, composed from graph ops (the
+/// reference for the fused `Tensor::cross_entropy`).
+fn cross_entropy_composed(logits: &Tensor, labels: &Tensor) -> wgrad_graph::Result<Tensor> {
     let n = logits.shape()[0];
     let picked = logits
         .log_softmax(-1)?
@@ -509,23 +518,49 @@ fn losses_of_small_models_match_finite_differences() -> Result<()> {
     let d = &dev;
     let labels = Tensor::from_slice(&[1u32, 0, 3, 2], &[4], d)?;
 
-    // Softmax cross-entropy on its own.
-    let l = labels.clone();
-    let r = gradcheck(
-        move |xs| cross_entropy(&xs[0], &l),
-        &[t(d, &[4, 5], 70, -2.0, 2.0)?],
-        EPS,
-        TOL,
-    )?;
-    assert!(r.passed, "softmax cross-entropy: {r}");
-    eprintln!("softmax cross-entropy: {r}");
+    // Softmax cross-entropy on its own: the fused op (its gradient kernel in the first order,
+    // its composed rule in the second) and the composition it replaces, which must agree.
+    let logits = t(d, &[4, 5], 70, -2.0, 2.0)?;
+    for (name, fused) in [("fused", true), ("composed", false)] {
+        let l = labels.clone();
+        let r = gradcheck(
+            move |xs| {
+                if fused {
+                    xs[0].cross_entropy(&l)
+                } else {
+                    cross_entropy_composed(&xs[0], &l)
+                }
+            },
+            std::slice::from_ref(&logits),
+            EPS,
+            TOL,
+        )?;
+        assert!(r.passed, "softmax cross-entropy ({name}): {r}");
+        eprintln!("softmax cross-entropy ({name}): {r}");
+    }
+    let x = logits.detach().requires_grad();
+    let fused = x.cross_entropy(&labels)?;
+    fused.backward()?;
+    let g_fused = x.grad().expect("a gradient").to_vec()?;
+    x.zero_grad();
+    let composed = cross_entropy_composed(&x, &labels)?;
+    composed.backward()?;
+    let g_composed = x.grad().expect("a gradient").to_vec()?;
+    let (a, b) = (fused.item()?, composed.item()?);
+    assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+    for (u, v) in g_fused.iter().zip(&g_composed) {
+        assert!((u - v).abs() <= 1e-6, "{g_fused:?} vs {g_composed:?}");
+    }
+    // A label past the classes is an error, not a read out of bounds.
+    let bad = Tensor::from_slice(&[1u32, 0, 5, 2], &[4], d)?;
+    assert!(logits.cross_entropy(&bad).is_err());
 
     // MLP 6-5-4 with tanh, biases broadcast over the batch.
     let x = t(d, &[4, 6], 71, -1.0, 1.0)?;
     let l = labels.clone();
     let mlp = move |xs: &[Tensor]| {
         let h = x.matmul(&xs[0])?.add(&xs[1])?.tanh()?;
-        cross_entropy(&h.matmul(&xs[2])?.add(&xs[3])?, &l)
+        h.matmul(&xs[2])?.add(&xs[3])?.cross_entropy(&l)
     };
     let params = vec![
         t(d, &[6, 5], 72, -0.5, 0.5)?,
@@ -550,7 +585,7 @@ fn losses_of_small_models_match_finite_differences() -> Result<()> {
             .add(&xs[1].reshape(&[1, 2, 1, 1])?)?
             .relu()?;
         let h = h.max_pool2d(&Pool2dParams::square(2))?.flatten(1)?;
-        cross_entropy(&h.matmul(&xs[2])?, &l)
+        h.matmul(&xs[2])?.cross_entropy(&l)
     };
     let params = vec![
         t(d, &[2, 1, 3, 3], 77, -0.5, 0.5)?,
@@ -614,7 +649,7 @@ fn device_memory_is_steady_over_thousands_of_steps() -> Result<()> {
     let mut live_after_warmup = 0;
     for step in 0..2000 {
         {
-            let loss = cross_entropy(&x.matmul(&w1)?.relu()?.matmul(&w2)?, &labels)?;
+            let loss = x.matmul(&w1)?.relu()?.matmul(&w2)?.cross_entropy(&labels)?;
             loss.backward()?;
         }
         w1.zero_grad();

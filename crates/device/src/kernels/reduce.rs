@@ -171,6 +171,87 @@ impl GpuArray {
         Ok(out)
     }
 
+    /// Checks logits [N, C] against labels [N] (u32 class indices below C).
+    fn check_xent(&self, op: &'static str, labels: &GpuArray) -> Result<(usize, usize)> {
+        self.expect_dtype(op, DType::F32)?;
+        labels.expect_dtype(op, DType::U32)?;
+        self.same_device(op, labels)?;
+        if self.shape.len() != 2 || labels.shape != [self.shape[0]] || self.shape[1] == 0 {
+            return Err(DeviceError::ShapeMismatch {
+                op,
+                lhs: self.shape.clone(),
+                rhs: labels.shape.clone(),
+                detail: ": expected logits [N, C] (C > 0) and labels [N]".into(),
+            });
+        }
+        labels.check_indices(op, self.shape[1])?;
+        Ok((self.shape[0], self.shape[1]))
+    }
+
+    /// Softmax cross-entropy of each row: self = logits [N, C], labels [N] (u32) -> [N],
+    /// logsumexp(x_r) - x_r[label_r]. One kernel instead of log_softmax, gather and a subtraction.
+    pub fn cross_entropy_rows(&self, labels: &GpuArray) -> Result<GpuArray> {
+        let (n, c) = self.check_xent("cross_entropy", labels)?;
+        let out = GpuArray::uninit(&self.dev, "cross_entropy", &[n], DType::F32)?;
+        let p = Params {
+            len: c as u32,
+            total: n as u32,
+            ..Default::default()
+        };
+        self.dev.dispatch(
+            Kernel::Reduce,
+            "xent",
+            &[],
+            &p,
+            &[rw(1, &out.buf), ro(3, &self.buf), ro(4, &labels.buf)],
+            groups(n),
+        )?;
+        Ok(out)
+    }
+
+    /// The gradient of `scale · g · Σ_r cross_entropy_rows(self, labels)_r` with respect to the
+    /// logits, for a one-element upstream gradient `g`: (softmax(x) - onehot(labels)) · g · scale.
+    pub fn cross_entropy_rows_grad(
+        &self,
+        labels: &GpuArray,
+        g: &GpuArray,
+        scale: f32,
+    ) -> Result<GpuArray> {
+        let (n, c) = self.check_xent("cross_entropy_grad", labels)?;
+        g.expect_dtype("cross_entropy_grad", DType::F32)?;
+        self.same_device("cross_entropy_grad", g)?;
+        if g.numel() != 1 {
+            return Err(DeviceError::InvalidArgument {
+                op: "cross_entropy_grad",
+                reason: format!(
+                    "the upstream gradient has shape {:?}, not one element",
+                    g.shape
+                ),
+            });
+        }
+        let out = GpuArray::uninit(&self.dev, "cross_entropy_grad", &[n, c], DType::F32)?;
+        let p = Params {
+            len: c as u32,
+            total: n as u32,
+            scale,
+            ..Default::default()
+        };
+        self.dev.dispatch(
+            Kernel::Reduce,
+            "xent_grad",
+            &[],
+            &p,
+            &[
+                rw(1, &out.buf),
+                ro(3, &self.buf),
+                ro(4, &labels.buf),
+                ro(5, &g.buf),
+            ],
+            groups(n),
+        )?;
+        Ok(out)
+    }
+
     fn row_kernel(
         &self,
         op: &'static str,

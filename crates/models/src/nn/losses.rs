@@ -41,12 +41,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
             ),
         });
     }
-    let n = logits.shape()[0];
-    logits
-        .log_softmax(-1)?
-        .gather(1, &labels.reshape(&[n, 1])?)?
-        .mean_all()?
-        .neg()
+    logits.cross_entropy(labels)
 }
 
 /// 0.5 · λ · Σ ||w||² over `params` (L2 weight decay as a loss term).
