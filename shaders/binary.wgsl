@@ -8,6 +8,7 @@ struct Params {
     rank: u32,
     _p0: u32,
     _p1: u32,
+    post: vec4<f32>,   // scalars of the fused unary ops (see apply)
     shape: array<u32, 8>,
     sa: array<u32, 8>,
     sb: array<u32, 8>,
@@ -29,38 +30,22 @@ override OP: u32 = 0u;
 override A_VEC: bool = false;
 override B_VEC: bool = false;
 
-fn powf(x: f32, e: f32) -> f32 {
-    if (e == 0.0) {
-        return 1.0;
-    }
-    if (x >= 0.0) {
-        return pow(x, e);
-    }
-    if (fract(e) != 0.0) {
-        var nan_bits = 0x7fc00000u;  // a runtime NaN (a constant NaN is a WGSL error)
-        return bitcast<f32>(nan_bits);
-    }
-    let m = pow(-x, e);
-    return select(m, -m, fract(e * 0.5) != 0.0);
-}
+// The fused epilogue: up to two unary ops applied to each result (POST0 then POST1, UnaryOp
+// codes; NO_OP skips), with their scalars in s = p.post (a0, b0, a1, b1): relu(a * b + 1) is one
+// pass over memory instead of three.
+const NO_OP: u32 = 255u;
+override POST0: u32 = NO_OP;
+override POST1: u32 = NO_OP;
 
-fn apply(u: f32, v: f32) -> f32 {
-    switch OP {
-        case 0u: { return u + v; }
-        case 1u: { return u - v; }
-        case 2u: { return u * v; }
-        case 3u: { return u / v; }
-        case 4u: { return powf(u, v); }
-        case 5u: { return max(u, v); }
-        case 6u: { return min(u, v); }
-        case 7u: { return select(0.0, 1.0, u == v); }
-        case 8u: { return select(0.0, 1.0, u != v); }
-        case 9u: { return select(0.0, 1.0, u < v); }
-        case 10u: { return select(0.0, 1.0, u <= v); }
-        case 11u: { return select(0.0, 1.0, u > v); }
-        case 12u: { return select(0.0, 1.0, u >= v); }
-        default: { return u; }
+fn apply(u: f32, v: f32, s: vec4<f32>) -> f32 {
+    var r = binary_op(OP, u, v);
+    if (POST0 != NO_OP) {
+        r = unary_op(POST0, r, s.x, s.y);
     }
+    if (POST1 != NO_OP) {
+        r = unary_op(POST1, r, s.z, s.w);
+    }
+    return r;
 }
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
@@ -81,7 +66,8 @@ fn same(
     }
     let u = a4[i];
     let v = b4[i];
-    y4[i] = vec4<f32>(apply(u.x, v.x), apply(u.y, v.y), apply(u.z, v.z), apply(u.w, v.w));
+    let s = p.post;
+    y4[i] = vec4<f32>(apply(u.x, v.x, s), apply(u.y, v.y, s), apply(u.z, v.z, s), apply(u.w, v.w, s));
 }
 
 // y: p.shape (rank p.rank); a, b read at strides p.sa, p.sb (0 where broadcast)
@@ -104,7 +90,7 @@ fn broadcast(
         ia += k * p.sa[d];
         ib += k * p.sb[d];
     }
-    y[i] = apply(a[ia], b[ib]);
+    y[i] = apply(a[ia], b[ib], p.post);
 }
 
 // y: p.shape (rank p.rank, innermost dim a multiple of 4); a, b read at strides p.sa, p.sb whose
@@ -142,7 +128,8 @@ fn broadcast4(
     } else {
         v = vec4<f32>(b4[ib / 4u][ib % 4u]);
     }
-    y4[i] = vec4<f32>(apply(u.x, v.x), apply(u.y, v.y), apply(u.z, v.z), apply(u.w, v.w));
+    let s = p.post;
+    y4[i] = vec4<f32>(apply(u.x, v.x, s), apply(u.y, v.y, s), apply(u.z, v.z, s), apply(u.w, v.w, s));
 }
 
 // y = where(c != 0, a, b); y: p.shape, c/a/b at strides p.sc, p.sa, p.sb

@@ -208,16 +208,25 @@ impl Bench<'_> {
                 );
             }
         }
-        if self.wants("chain_4M") {
-            // relu(a * b + 1): three kernels, each reading and writing 4M floats.
+        // relu(a * b + 1): fused into one kernel (`binary_then`), and as three kernels for the
+        // ratio. Bytes counted once: read a and b, write the result.
+        let chains: [(&str, bool); 2] = [("chain_4M", true), ("chain_4M_unfused", false)];
+        for (name, fused) in chains {
+            if !self.wants(name) {
+                continue;
+            }
             let ms = self.time(10, || {
-                a.binary(BinaryOp::Mul, &b)?
-                    .unary(UnaryOp::AddScalar(1.0))?
-                    .unary(UnaryOp::Relu)?;
+                if fused {
+                    a.binary_then(BinaryOp::Mul, &b, &[UnaryOp::AddScalar(1.0), UnaryOp::Relu])?;
+                } else {
+                    a.binary(BinaryOp::Mul, &b)?
+                        .unary(UnaryOp::AddScalar(1.0))?
+                        .unary(UnaryOp::Relu)?;
+                }
                 Ok(())
             })?;
             self.push(
-                "chain_4M",
+                name,
                 3.0 * 4.0 * N as f64 / (ms * 1e6),
                 "GB/s",
                 ms,

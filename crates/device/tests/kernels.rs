@@ -431,6 +431,56 @@ fn binary_every_op_with_broadcasting() {
 }
 
 #[test]
+fn binary_then_fuses_up_to_two_unary_ops() {
+    // (a, b) on each path: same shape, broadcast4 (innermost dim a multiple of 4, splat and
+    // vec4 reads) and the general broadcast; fused chains with scalars in both slots.
+    let shapes: Vec<(Vec<usize>, Vec<usize>)> = vec![
+        (vec![1031], vec![1031]),
+        (vec![7, 3, 8], vec![1, 3, 1]),
+        (vec![37, 1, 13], vec![11, 1]),
+    ];
+    let chains: Vec<(BinaryOp, Vec<UnaryOp>)> = vec![
+        (BinaryOp::Mul, vec![UnaryOp::AddScalar(1.0), UnaryOp::Relu]),
+        (BinaryOp::Add, vec![UnaryOp::Clamp(-0.5, 0.25)]),
+        (
+            BinaryOp::Sub,
+            vec![UnaryOp::LeakyRelu(0.1), UnaryOp::MulScalar(-3.0)],
+        ),
+        (BinaryOp::Max, vec![]),
+    ];
+    on_each_device("binary_then_fuses_up_to_two_unary_ops", |dev| {
+        let mut r = rng(23);
+        for (op, post) in &chains {
+            for (sa, sb) in &shapes {
+                let out_shape = broadcast(sa, sb).unwrap();
+                let a = uniform(&mut r, numel(sa), -2.0, 2.0);
+                let b = uniform(&mut r, numel(sb), -2.0, 2.0);
+                let want: Vec<f64> = (0..numel(&out_shape))
+                    .map(|i| {
+                        let idx = unravel(i, &out_shape);
+                        let u = f64::from(a[bcast_index(&idx, sa)]);
+                        let v = f64::from(b[bcast_index(&idx, sb)]);
+                        // Each step rounds to f32 on the device.
+                        post.iter()
+                            .fold(f64::from(binary_ref(*op, u, v) as f32), |x, &f| {
+                                f64::from(unary_ref(f, x) as f32)
+                            })
+                    })
+                    .collect();
+                let y = up(dev, &a, sa)?.binary_then(*op, &up(dev, &b, sb)?, post)?;
+                let what = format!("{op:?} then {post:?}, {sa:?} with {sb:?}");
+                check_shape(&what, &y, &out_shape)?;
+                check_close(&what, &down(&y)?, &want, 4.0 * U, 4.0 * U)?;
+            }
+        }
+        let a = up(dev, &[1.0, 2.0], &[2])?;
+        let three = [UnaryOp::Relu, UnaryOp::Neg, UnaryOp::Abs];
+        assert!(a.binary_then(BinaryOp::Add, &a, &three).is_err());
+        Ok(())
+    });
+}
+
+#[test]
 fn where_broadcasts_all_three() {
     // (cond, a, b) shapes. The condition holds 0, -0 (false) and 1, -1, 2 (true).
     let cases: Vec<[Vec<usize>; 3]> = vec![

@@ -2,6 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::UnaryOp;
 use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack};
 use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
@@ -37,6 +38,8 @@ struct Params {
     n: u32,
     rank: u32,
     _p: [u32; 2],
+    /// Scalars of the fused unary epilogue: (alpha, beta) of the first op, then of the second.
+    post: [f32; 4],
     shape: [u32; MAX_DIMS],
     sa: [u32; MAX_DIMS],
     sb: [u32; MAX_DIMS],
@@ -124,6 +127,23 @@ fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
 impl GpuArray {
     /// y = op(a, b) with NumPy broadcasting. y: broadcast(a.shape, b.shape).
     pub fn binary(&self, op: BinaryOp, other: &GpuArray) -> Result<GpuArray> {
+        self.binary_then(op, other, &[])
+    }
+
+    /// y = post[1](post[0](op(a, b))): a binary op and up to two unary ops in one kernel, one pass
+    /// over memory (e.g. `a.binary_then(Mul, &b, &[AddScalar(1.0), Relu])` for relu(a b + 1)).
+    pub fn binary_then(
+        &self,
+        op: BinaryOp,
+        other: &GpuArray,
+        post: &[UnaryOp],
+    ) -> Result<GpuArray> {
+        if post.len() > 2 {
+            return Err(DeviceError::InvalidArgument {
+                op: "binary_then",
+                reason: format!("{} fused unary ops; at most 2", post.len()),
+            });
+        }
         self.expect_dtype("binary", DType::F32)?;
         other.expect_dtype("binary", DType::F32)?;
         self.same_device("binary", other)?;
@@ -143,28 +163,32 @@ impl GpuArray {
         // Four elements per invocation: `same` always, `broadcast4` when the innermost dim holds
         // whole vec4s that each operand reads whole (stride 1) or splats (stride 0).
         let quad = !same && cshape[inner] % 4 == 0 && cs.iter().all(|s| s[inner] <= 1);
+        let mut scalars = [0f32; 4];
+        let mut constants = vec![("OP", f64::from(op.code()))];
+        for (i, u) in post.iter().enumerate() {
+            let (code, alpha, beta) = u.code();
+            constants.push((["POST0", "POST1"][i], f64::from(code)));
+            scalars[2 * i] = alpha;
+            scalars[2 * i + 1] = beta;
+        }
         let params = Params {
             n: n as u32,
             rank: cshape.len() as u32,
             _p: [0; 2],
+            post: scalars,
             shape: pack(&cshape),
             sa: pack(&cs[0]),
             sb: pack(&cs[1]),
             sc: [0; MAX_DIMS],
         };
-        let (entry, constants) = if same {
-            ("same", vec![("OP", f64::from(op.code()))])
+        let entry = if same {
+            "same"
         } else if quad {
-            (
-                "broadcast4",
-                vec![
-                    ("OP", f64::from(op.code())),
-                    ("A_VEC", f64::from(u8::from(cs[0][inner] == 1))),
-                    ("B_VEC", f64::from(u8::from(cs[1][inner] == 1))),
-                ],
-            )
+            constants.push(("A_VEC", f64::from(u8::from(cs[0][inner] == 1))));
+            constants.push(("B_VEC", f64::from(u8::from(cs[1][inner] == 1))));
+            "broadcast4"
         } else {
-            ("broadcast", vec![("OP", f64::from(op.code()))])
+            "broadcast"
         };
         self.dev.dispatch(
             Kernel::Binary,
@@ -199,6 +223,7 @@ impl GpuArray {
             n: n as u32,
             rank: cshape.len() as u32,
             _p: [0; 2],
+            post: [0.0; 4],
             shape: pack(&cshape),
             sa: pack(&cs[0]),
             sb: pack(&cs[1]),

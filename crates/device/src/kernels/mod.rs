@@ -68,8 +68,15 @@ impl Kernel {
 
     pub fn source(self) -> &'static str {
         match self {
-            Kernel::Unary => include_str!("../../../../shaders/unary.wgsl"),
-            Kernel::Binary => include_str!("../../../../shaders/binary.wgsl"),
+            // The element-wise op tables are shared by the two families (see elementwise.wgsl).
+            Kernel::Unary => concat!(
+                include_str!("../../../../shaders/elementwise.wgsl"),
+                include_str!("../../../../shaders/unary.wgsl")
+            ),
+            Kernel::Binary => concat!(
+                include_str!("../../../../shaders/elementwise.wgsl"),
+                include_str!("../../../../shaders/binary.wgsl")
+            ),
             Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
             Kernel::Random => include_str!("../../../../shaders/random.wgsl"),
             Kernel::Matmul => include_str!("../../../../shaders/matmul.wgsl"),

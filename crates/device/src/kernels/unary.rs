@@ -47,7 +47,7 @@ pub enum UnaryOp {
 
 impl UnaryOp {
     /// (OP code in the WGSL switch, alpha, beta)
-    fn code(self) -> (u32, f32, f32) {
+    pub(crate) fn code(self) -> (u32, f32, f32) {
         use UnaryOp::*;
         match self {
             Neg => (0, 0.0, 0.0),
