@@ -339,6 +339,12 @@ impl Bench<'_> {
             ("conv2d_l2", [64, 32, 14, 14], [64, 32, 3, 3]),
         ];
         for (tag, xs, ws) in cases {
+            if !["fwd", "bwd_input", "bwd_weight"]
+                .iter()
+                .any(|pass| self.wants(&format!("{tag}_{pass}")))
+            {
+                continue;
+            }
             let x = self.zeros(&xs)?;
             let w = self.zeros(&ws)?;
             let y = x.conv2d(&w, &p)?;
