@@ -153,11 +153,17 @@ fn flip(t: Transpose) -> Transpose {
     }
 }
 
-/// d/dx of a unary op, as a tensor to multiply the upstream gradient by.
-fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+/// The gradient through a unary op: g times d/dx (linear ops and piecewise constants skip the
+/// multiplication and the tensor of derivatives).
+fn unary_grad(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
     use UnaryOp::*;
-    match op {
-        Neg => x.ones_like()?.neg(),
+    let d = match op {
+        Neg => return g.neg(),
+        AddScalar(_) => return Ok(g.clone()),
+        MulScalar(s) => return g.mul_scalar(s),
+        // Piecewise constant: zero almost everywhere.
+        Sign | GtScalar(_) | GeScalar(_) | LtScalar(_) | LeScalar(_) | EqScalar(_)
+        | NeScalar(_) => return g.zeros_like(),
         Abs => x.sign(),
         Exp => Ok(y.clone()),
         Log => x.recip(),
@@ -192,8 +198,6 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         Sigmoid => y.mul(&y.neg()?.add_scalar(1.0)?),
         Tanh => y.square()?.neg()?.add_scalar(1.0),
         Softplus => x.sigmoid(),
-        AddScalar(_) => x.ones_like(),
-        MulScalar(s) => Tensor::full(x.shape(), s, x.device()),
         PowScalar(p) => x.powf(p - 1.0)?.mul_scalar(p),
         MaxScalar(s) => x.gt_scalar(s),
         MinScalar(s) => x.lt_scalar(s),
@@ -204,10 +208,8 @@ fn unary_derivative(op: UnaryOp, x: &Tensor, y: &Tensor) -> Result<Tensor> {
             .map(Tensor::from_array)
             .map_err(Into::into),
         ScalarPow(s) => y.mul_scalar(s.ln()),
-        // Piecewise constant: zero almost everywhere.
-        Sign | GtScalar(_) | GeScalar(_) | LtScalar(_) | LeScalar(_) | EqScalar(_)
-        | NeScalar(_) => x.zeros_like(),
-    }
+    };
+    g.mul(&d?)
 }
 
 /// One gradient per input of `op` (None where no gradient flows), given the output `y` and the
@@ -220,7 +222,7 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Ve
         needs.get(i).copied().unwrap_or(true).then(f).transpose()
     };
     Ok(match op {
-        Unary(u, x) => vec![Some(g.mul(&unary_derivative(*u, x, y)?)?)],
+        Unary(u, x) => vec![Some(unary_grad(*u, x, y, g)?)],
 
         Binary(b, x1, x2) => {
             let (ga, gb) = match b {
