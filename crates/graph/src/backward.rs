@@ -86,6 +86,8 @@ pub(crate) enum Op {
     },
     AvgPool2d(Tensor, Pool2dParams),
     AvgPool2dBackward(Tensor, Pool2dParams),
+    /// act(a + b) with broadcasting, in one kernel; act's derivative is read off the output.
+    AddAct(Tensor, Tensor, UnaryOp),
     /// Mean softmax cross-entropy of logits [N, C] against u32 labels [N] (a 0-d output).
     CrossEntropy {
         logits: Tensor,
@@ -104,7 +106,7 @@ impl Op {
             | BroadcastTo(x)
             | Softmax(x, _)
             | LogSoftmax(x, _) => vec![x],
-            Binary(_, a, b) | Where(_, a, b) | Matmul(a, b, _, _) => vec![a, b],
+            Binary(_, a, b) | Where(_, a, b) | Matmul(a, b, _, _) | AddAct(a, b, _) => vec![a, b],
             Reduce { x, .. } | LogSumExp { x, .. } | Narrow { x, .. } | Pad(x, _) => vec![x],
             Concat(xs, _) => xs.iter().collect(),
             IndexSelect { x, .. } | IndexAdd { x, .. } | Gather { x, .. } => vec![x],
@@ -150,6 +152,37 @@ fn flip(t: Transpose) -> Transpose {
     match t {
         Transpose::No => Transpose::Yes,
         Transpose::Yes => Transpose::No,
+    }
+}
+
+/// Whether act'(x) can be written with act's output y = act(x) alone (see `act_derivative_from_output`):
+/// what lets `add_act` keep no pre-activation tensor.
+pub(crate) fn act_fusable(act: UnaryOp) -> bool {
+    use UnaryOp::*;
+    match act {
+        Relu | Sigmoid | Tanh => true,
+        LeakyRelu(a) | Elu(a) => a > 0.0,
+        _ => false,
+    }
+}
+
+/// act'(x) from y = act(x), for the activations `act_fusable` accepts.
+fn act_derivative_from_output(act: UnaryOp, y: &Tensor) -> Result<Tensor> {
+    use UnaryOp::*;
+    match act {
+        Relu => y.gt_scalar(0.0),
+        LeakyRelu(a) if a > 0.0 => y.gt_scalar(0.0)?.mul_scalar(1.0 - a)?.add_scalar(a),
+        // x > 0 exactly where y > 0 (elu(x) > -a elsewhere, and -a < 0 for a > 0).
+        Elu(a) if a > 0.0 => {
+            let pos = y.gt_scalar(0.0)?;
+            pos.where_(&y.ones_like()?, &y.add_scalar(a)?)
+        }
+        Sigmoid => y.mul(&y.neg()?.add_scalar(1.0)?),
+        Tanh => y.square()?.neg()?.add_scalar(1.0),
+        _ => Err(GraphError::InvalidArgument {
+            op: "add_act",
+            reason: format!("{act:?} has no derivative in terms of its output"),
+        }),
     }
 }
 
@@ -257,6 +290,11 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Ve
                 Some(sum_to(&ga, x1.shape())?),
                 Some(sum_to(&gb, x2.shape())?),
             ]
+        }
+
+        AddAct(a, b, act) => {
+            let gz = g.mul(&act_derivative_from_output(*act, y)?)?;
+            vec![Some(sum_to(&gz, a.shape())?), Some(sum_to(&gz, b.shape())?)]
         }
 
         Where(cond, a, b) => {

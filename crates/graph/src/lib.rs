@@ -26,4 +26,6 @@ pub use autodiff::{grad, grad_with, hessian, hvp, jacobian};
 pub use error::{GraphError, Result};
 pub use gradcheck::{GradcheckReport, Worst, gradcheck};
 pub use tensor::{GradModeGuard, Tensor, is_grad_enabled, no_grad, set_grad_enabled};
-pub use wgrad_device::{Conv2dParams, DType, Device, Distribution, Pool2dParams, Transpose};
+pub use wgrad_device::{
+    Conv2dParams, DType, Device, Distribution, Pool2dParams, Transpose, UnaryOp,
+};

@@ -449,6 +449,21 @@ impl Tensor {
             src: src.clone(),
         }))
     }
+    /// act(self + other) with broadcasting: a bias add and its activation in one kernel (one pass
+    /// over memory forward). Fused for activations whose derivative can be read off the output
+    /// (relu, leaky_relu and elu with a positive slope, sigmoid, tanh); any other is applied after
+    /// an ordinary add.
+    pub fn add_act(&self, other: &Tensor, act: UnaryOp) -> Result<Tensor> {
+        if !crate::backward::act_fusable(act) {
+            return self.add(other)?.unary(act);
+        }
+        let data = self
+            .array()
+            .binary_then(BinaryOp::Add, other.array(), &[act])?;
+        Ok(Tensor::from_op(data, &[self, other], || {
+            Op::AddAct(self.clone(), other.clone(), act)
+        }))
+    }
     /// Mean softmax cross-entropy of logits `self` [N, C] against class labels [N] (u32), a 0-d
     /// tensor: PyTorch's `cross_entropy(logits, labels)`. Fused: one kernel for the rows' losses
     /// and one for the gradient, instead of log_softmax, gather, mean and their backward passes.

@@ -10,7 +10,7 @@
 use anyhow::Result;
 use wgrad_device::threefry2x32;
 use wgrad_graph::{
-    Conv2dParams, Device, Pool2dParams, Tensor, Transpose, grad, gradcheck, no_grad,
+    Conv2dParams, Device, Pool2dParams, Tensor, Transpose, UnaryOp, grad, gradcheck, no_grad,
 };
 
 type F = Box<dyn Fn(&[Tensor]) -> wgrad_graph::Result<Tensor>>;
@@ -147,6 +147,36 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
         check(
             name,
             squared(move |xs| op(&xs[0], &xs[1])),
+            vec![a, b],
+            true,
+            &mut worst,
+        )?;
+    }
+    // add_act: a fused bias + activation, a bias [3, 1] broadcast over [2, 3, 4]. |a| >= 0.6
+    // and |b| <= 0.5 keep a + b off the kinks of relu and leaky_relu.
+    let acts: Vec<(&str, UnaryOp)> = vec![
+        ("add_act relu", UnaryOp::Relu),
+        ("add_act leaky_relu", UnaryOp::LeakyRelu(0.1)),
+        ("add_act elu", UnaryOp::Elu(1.0)),
+        ("add_act sigmoid", UnaryOp::Sigmoid),
+        ("add_act tanh", UnaryOp::Tanh),
+        ("add_act gelu (unfused)", UnaryOp::Gelu),
+    ];
+    for (i, (name, act)) in acts.into_iter().enumerate() {
+        let a = Tensor::from_vec(values(24, 400 + i as u32, -2.0, 2.0, 0.6), &[2, 3, 4], d)?;
+        let b = t(d, &[3, 1], 410 + i as u32, -0.5, 0.5)?;
+        // Same values as the unfused composition.
+        let fused = a.add_act(&b, act)?.to_vec()?;
+        let plain = a.add(&b)?.unary(act)?.to_vec()?;
+        for (u, v) in fused.iter().zip(&plain) {
+            assert!(
+                (u - v).abs() <= 1e-6 * v.abs().max(1.0),
+                "{name}: {u} vs {v}"
+            );
+        }
+        check(
+            name,
+            squared(move |xs| xs[0].add_act(&xs[1], act)),
             vec![a, b],
             true,
             &mut worst,

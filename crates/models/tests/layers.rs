@@ -248,3 +248,43 @@ fn every_layer_passes_gradcheck() -> Result<()> {
     assert_eq!(drop.forward(&x)?.to_vec()?, xv);
     Ok(())
 }
+
+#[test]
+fn sequential_fuses_bias_and_activation_with_the_same_result() -> Result<()> {
+    let dev = Device::new()?;
+    let d = &dev;
+    let mut init = Initializer::new(d, 9);
+    let i = &mut init;
+    let conv = Conv2d::new(i, 2, 4, 3, 1, 1)?;
+    let lin = Linear::new(i, 4 * 5 * 5, 3)?;
+    let x = t(d, &[2, 2, 5, 5], 11)?;
+    for act in [Activation::Relu, Activation::Tanh, Activation::Gelu] {
+        // Layer by layer (no fusion: each call is a plain forward) ...
+        let by_hand =
+            act.forward(&lin.forward(&Flatten.forward(&act.forward(&conv.forward(&x)?)?)?)?)?;
+        // ... and as a Sequential, which fuses conv + act and linear + act.
+        let net = Sequential::new()
+            .push(Conv2d {
+                weight: conv.weight.clone(),
+                bias: conv.bias.clone(),
+                params: conv.params,
+            })
+            .push(act)
+            .push(Flatten)
+            .push(Linear {
+                weight: lin.weight.clone(),
+                bias: lin.bias.clone(),
+            })
+            .push(act);
+        let fused = net.forward(&x)?;
+        let (u, v) = (fused.to_vec()?, by_hand.to_vec()?);
+        for (a, b) in u.iter().zip(&v) {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{act:?}: {u:?} vs {v:?}"
+            );
+        }
+        check_layer(&format!("conv + {act:?} + linear + {act:?}"), &net, &x)?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use wgrad_graph::{Conv2dParams, Distribution, Pool2dParams, Result, Tensor};
+use wgrad_graph::{Conv2dParams, Distribution, Pool2dParams, Result, Tensor, UnaryOp};
 
 use super::init::{Init, Initializer};
 use super::norm::BatchNorm;
@@ -51,6 +51,10 @@ impl Module for Linear {
             Some(b) => y.add(b),
             None => Ok(y),
         }
+    }
+    fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Option<Result<Tensor>> {
+        let b = self.bias.as_ref()?;
+        Some(x.matmul(&self.weight).and_then(|y| y.add_act(b, act)))
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
@@ -117,6 +121,13 @@ impl Module for Conv2d {
             Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])?),
             None => Ok(y),
         }
+    }
+    fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Option<Result<Tensor>> {
+        let b = self.bias.as_ref()?;
+        Some((|| {
+            let y = x.conv2d(&self.weight, &self.params)?;
+            y.add_act(&b.reshape(&[1, b.numel(), 1, 1])?, act)
+        })())
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
@@ -212,7 +223,25 @@ pub enum Activation {
     Softmax(isize),
 }
 
+impl Activation {
+    /// The element-wise op, for the activations that are one.
+    fn unary(&self) -> Option<UnaryOp> {
+        Some(match *self {
+            Activation::Relu => UnaryOp::Relu,
+            Activation::LeakyRelu(a) => UnaryOp::LeakyRelu(a),
+            Activation::Elu(a) => UnaryOp::Elu(a),
+            Activation::Gelu => UnaryOp::Gelu,
+            Activation::Sigmoid => UnaryOp::Sigmoid,
+            Activation::Tanh => UnaryOp::Tanh,
+            Activation::Softmax(_) => return None,
+        })
+    }
+}
+
 impl Module for Activation {
+    fn as_activation(&self) -> Option<UnaryOp> {
+        self.unary()
+    }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match *self {
             Activation::Relu => x.relu(),
@@ -245,10 +274,20 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Runs the layers in order; a layer with a bias followed by an activation runs as one fused
+    /// layer (`forward_act`), with the same result.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for l in &self.layers {
-            h = l.forward(&h)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let next_act = self.layers.get(i + 1).and_then(|l| l.as_activation());
+            if let Some(fused) = next_act.and_then(|act| self.layers[i].forward_act(&h, act)) {
+                h = fused?;
+                i += 2;
+            } else {
+                h = self.layers[i].forward(&h)?;
+                i += 1;
+            }
         }
         Ok(h)
     }

@@ -25,11 +25,24 @@ pub use layers::{
 pub use losses::{accuracy_count, bce_with_logits, cross_entropy, l2_penalty, mse};
 pub use norm::{BatchNorm, GroupNorm, LayerNorm};
 
-use wgrad_graph::{Result, Tensor};
+use wgrad_graph::{Result, Tensor, UnaryOp};
 
 /// A layer or model: a forward function of one tensor plus its named state.
 pub trait Module {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// `act(self.forward(x))` done with the activation fused into this layer's last kernel, for
+    /// layers that can (a bias add: Linear, Conv2d); None otherwise. `Sequential` uses it for a
+    /// layer followed by an activation.
+    fn forward_act(&self, _x: &Tensor, _act: UnaryOp) -> Option<Result<Tensor>> {
+        None
+    }
+
+    /// The element-wise op this layer is, when it is an activation that can be fused into the
+    /// layer before it.
+    fn as_activation(&self) -> Option<UnaryOp> {
+        None
+    }
 
     /// Trainable parameters with stable names (used by optimisers and checkpoints).
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
