@@ -491,7 +491,10 @@ impl Device {
 
     /// Largest buffer a single storage binding may cover on this device.
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.inner.info.limits.max_storage_buffer_binding_size)
+        self.inner
+            .info
+            .limits
+            .max_storage_buffer_binding_size
             .min(self.inner.info.limits.max_buffer_size)
     }
 

@@ -122,7 +122,8 @@ pub fn gradcheck(
                         numeric,
                     });
                 }
-                if !(err <= tol) {
+                // NaN errors fail too.
+                if err.is_nan() || err > tol {
                     report.passed = false;
                 }
             }

@@ -14,6 +14,8 @@ use wgrad_graph::{
 };
 
 type F = Box<dyn Fn(&[Tensor]) -> wgrad_graph::Result<Tensor>>;
+type UnaryFn = fn(&Tensor) -> wgrad_graph::Result<Tensor>;
+type BinaryFn = fn(&Tensor, &Tensor) -> wgrad_graph::Result<Tensor>;
 
 const EPS: f32 = 1e-2;
 const TOL: f32 = 1e-2;
@@ -83,7 +85,7 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
     let mut worst = Vec::new();
 
     // Element-wise unary ops on inputs in their smooth domain.
-    let unary: Vec<(&str, fn(&Tensor) -> wgrad_graph::Result<Tensor>, f32, f32)> = vec![
+    let unary: Vec<(&str, UnaryFn, f32, f32)> = vec![
         ("neg", |x| x.neg(), -2.0, 2.0),
         ("abs", |x| x.abs(), -2.0, 2.0),
         ("exp", |x| x.exp(), -1.0, 1.0),
@@ -127,12 +129,7 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
     }
 
     // Binary ops with broadcasting: [2, 3, 1] with [3, 4] -> [2, 3, 4].
-    let binary: Vec<(
-        &str,
-        fn(&Tensor, &Tensor) -> wgrad_graph::Result<Tensor>,
-        f32,
-        f32,
-    )> = vec![
+    let binary: Vec<(&str, BinaryFn, f32, f32)> = vec![
         ("add (broadcast)", |a, b| a.add(b), -2.0, 2.0),
         ("sub (broadcast)", |a, b| a.sub(b), -2.0, 2.0),
         ("mul (broadcast)", |a, b| a.mul(b), -2.0, 2.0),

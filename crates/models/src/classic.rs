@@ -411,11 +411,6 @@ fn rel_diff(w: &[f32], reference: &[f32]) -> f64 {
     }) / scale
 }
 
-/// Fits `y ≈ X w + b` on `train` four ways ([`LinearMethod::ALL`]) and scores each on `train` and
-/// `test`. The features are used as given (scale them first; [`linear_regression`] z-scores).
-///
-/// Errors when the tables are empty or disagree in width, when `XᵀX` is not positive definite
-
 /// Both tables are non-empty and have the same features.
 fn check_pair(op: &'static str, train: &Table, test: &Table) -> Result<()> {
     check_table(op, "training", train)?;
@@ -432,6 +427,10 @@ fn check_pair(op: &'static str, train: &Table, test: &Table) -> Result<()> {
     Ok(())
 }
 
+/// Fits `y ≈ X w + b` on `train` four ways ([`LinearMethod::ALL`]) and scores each on `train` and
+/// `test`. The features are used as given (scale them first; [`linear_regression`] z-scores).
+///
+/// Errors when the tables are empty or disagree in width, when `XᵀX` is not positive definite
 /// (linearly dependent features), or when an option is out of range.
 pub fn fit_linear(
     dev: &Device,

@@ -44,7 +44,7 @@ fn check_layer_eps(name: &str, layer: &dyn Module, x: &Tensor, eps: f32) -> Resu
         let base = t.to_vec()?;
         let a = a.to_vec()?;
         for k in 0..base.len() {
-            let mut at = |delta: f32| -> Result<f32> {
+            let at = |delta: f32| -> Result<f32> {
                 let mut v = base.clone();
                 v[k] += delta;
                 t.write(&v)?;

@@ -93,7 +93,7 @@ impl Plan {
             ));
         }
         let g = cp.groups;
-        if g == 0 || x[1] % g != 0 || w[0] % g != 0 || w[1] * g != x[1] {
+        if g == 0 || !x[1].is_multiple_of(g) || !w[0].is_multiple_of(g) || w[1] * g != x[1] {
             return Err(bad(format!(": channels do not split into {g} groups")));
         }
         if cp.dilation.0 == 0 || cp.dilation.1 == 0 {

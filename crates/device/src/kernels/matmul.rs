@@ -122,7 +122,7 @@ fn pick<'a>(
 /// use the vec4 subgroup kernels on `dev`, else `k`: callers that build their own operands (conv's
 /// im2col) pad the reduction dim with zeros to get there.
 pub(crate) fn vec4_k(dev: &crate::Device, k: usize, n: usize) -> usize {
-    if dev.info().subgroup_size == Some(8) && n % 4 == 0 {
+    if dev.info().subgroup_size == Some(8) && n.is_multiple_of(4) {
         k.next_multiple_of(4)
     } else {
         k

@@ -89,7 +89,7 @@ impl GpuArray {
         };
         // Sums of contiguous rows read four elements per load (a function of the shape only, so
         // still deterministic).
-        let rows4 = code == 0 && inner == 1 && len % 4 == 0 && chunk % 4 == 0;
+        let rows4 = code == 0 && inner == 1 && len % 4 == 0 && chunk.is_multiple_of(4);
         self.dev.dispatch(
             Kernel::Reduce,
             if rows4 { "sum_rows4" } else { "reduce" },

@@ -156,7 +156,7 @@ pub struct GroupNorm {
 
 impl GroupNorm {
     pub fn new(init: &mut Initializer, groups: usize, channels: usize) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(GraphError::InvalidArgument {
                 op: "group_norm",
                 reason: format!("{channels} channels do not split into {groups} groups"),
