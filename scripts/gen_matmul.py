@@ -85,7 +85,9 @@ PATH.write_text("\n".join(out))
 
 # ---- shaders/matmul_subgroup.wgsl: the subgroup-broadcast entry points (CPU adapters) ----
 SG_PATH = PATH.parent / 'matmul_subgroup.wgsl'
-SG_TILES = [8, 16, 32, 64]  # rows per subgroup (RT); every lane keeps RT x 4 outputs
+# (name, RT, SC): every lane keeps RT x 4 outputs; a subgroup covers RT x 32; the workgroup's 8
+# subgroups stand 8/SC along M by SC along N, a (8/SC RT) x (32 SC) tile.
+SG_TILES = [("sg8", 8, 2), ("sg16", 16, 2), ("sg32", 32, 2), ("sg64", 64, 2), ("sg64w", 64, 8)]
 SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one SIMD register (lavapipe and
 // other CPU adapters), with vec4 loads and subgroup broadcasts:
 //   C[b, m, n] = sum_k A[b, m, k] * B[b, k, n]
@@ -97,8 +99,9 @@ SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one
 // lane loads RT/8 of the rows' A values (vec4s along k, or along m when A is transposed) and the
 // others receive them by subgroupBroadcast, a register shuffle; each lane loads its own 4 columns of
 // B as vec4s. Per 4 steps of k a lane issues RT/8 + 4 vec4 loads for 16 RT multiply-adds.
-// A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C.
-// Entry points: sg{RT}_{a}{b}, a/b = n (as stored) or t (transposed).
+// A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C; the "w" (wide)
+// variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns.
+// Entry points: sg{RT}[w]_{a}{b}, a/b = n (as stored) or t (transposed).
 
 struct Params {
     m: u32,
@@ -137,15 +140,16 @@ fn batch_offsets4(bi: u32) -> vec2<u32> {
 """
 SWZ = "xyzw"
 sg = [SG_HEADER]
-for RT in SG_TILES:
+for NAME, RT, SC in SG_TILES:
+    TM, TN = (8 // SC) * RT, 32 * SC
     for la in "nt":
         for lb in "nt":
             L = []
             a_shape = "[batch.., M, K]" if la == "n" else "[batch.., K, M]"
             b_shape = "[batch.., K, N]" if lb == "n" else "[batch.., N, K]"
-            L.append(f"""// a: {a_shape}, b: {b_shape}, c: [batch, M, N]; a ({4*RT}) x 64 tile per workgroup
+            L.append(f"""// a: {a_shape}, b: {b_shape}, c: [batch, M, N]; a {TM} x {TN} tile per workgroup
 @compute @workgroup_size(64)
-fn sg{RT}_{la}{lb}(
+fn {NAME}_{la}{lb}(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -162,8 +166,8 @@ fn sg{RT}_{la}{lb}(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * {4*RT}u + (s / 2u) * {RT}u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    let rb = (t / p.tiles_n) * {TM}u + (s / {SC}u) * {RT}u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * {TN // 4}u + (s % {SC}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
     let off = batch_offsets4(bi);""")
             # A addressing
             if la == "n":

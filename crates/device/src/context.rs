@@ -365,6 +365,11 @@ impl Device {
         *lock(&self.inner.profile) = on.then(HashMap::new);
     }
 
+    /// Whether the per-kernel profiler is on.
+    pub fn is_profiling(&self) -> bool {
+        lock(&self.inner.profile).is_some()
+    }
+
     /// The profiler's totals so far, largest first (empty when profiling is off).
     pub fn profile(&self) -> Vec<KernelTime> {
         let mut v: Vec<KernelTime> = lock(&self.inner.profile)

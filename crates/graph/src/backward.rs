@@ -122,18 +122,27 @@ impl Op {
 }
 
 /// Sums a broadcast gradient back to `shape`: over leading dims, then over dims where `shape` is 1.
+/// Neighbouring dims that are all summed (or all kept) are merged first, so a conv bias gradient
+/// [N, C, H, W] -> [1, C, 1, 1] is two reductions over [N, C, H W], the inner one over contiguous
+/// rows.
 pub(crate) fn sum_to(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     if g.shape() == shape {
         return Ok(g.clone());
     }
-    let mut t = g.clone();
-    while t.rank() > shape.len() {
-        t = t.sum(0, false)?;
-    }
-    for (d, &s) in shape.iter().enumerate() {
-        if s == 1 && t.shape()[d] != 1 {
-            t = t.sum(d as isize, true)?;
+    let lead = g.rank().saturating_sub(shape.len());
+    // (size, summed) per merged group of g's dims.
+    let mut groups: Vec<(usize, bool)> = Vec::new();
+    for (d, &size) in g.shape().iter().enumerate() {
+        let summed = d < lead || (shape[d - lead] == 1 && size != 1);
+        match groups.last_mut() {
+            // A size-1 dim joins either kind.
+            Some((s, f)) if *f == summed || size == 1 => *s *= size,
+            _ => groups.push((size, summed)),
         }
+    }
+    let mut t = g.reshape(&groups.iter().map(|&(s, _)| s).collect::<Vec<_>>())?;
+    for (axis, _) in groups.iter().enumerate().rev().filter(|(_, (_, f))| *f) {
+        t = t.sum(axis as isize, false)?;
     }
     t.reshape(shape)
 }

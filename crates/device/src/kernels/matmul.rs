@@ -55,7 +55,7 @@ impl Variant {
     }
 }
 
-const VARIANTS: [Variant; 7] = [
+const VARIANTS: [Variant; 8] = [
     Variant::strided("main_8x8", 8, 8, 13.0),
     Variant::strided("main_16x16", 16, 16, 23.0),
     Variant::strided("main_16x32", 16, 32, 29.0),
@@ -86,6 +86,13 @@ const VARIANTS: [Variant; 7] = [
         entries: ["sg64_nn", "sg64_nt", "sg64_tn", "sg64_tt"],
         tile: (256, 64),
         gflops: 68.0,
+    },
+    Variant {
+        name: "sg64w",
+        kernel: Kernel::MatmulSubgroup,
+        entries: ["sg64w_nn", "sg64w_nt", "sg64w_tn", "sg64w_tt"],
+        tile: (64, 256),
+        gflops: 60.0,
     },
 ];
 
@@ -396,9 +403,9 @@ mod tests {
             }
         }
         if dev.info().subgroup_size == Some(8) {
-            // 4 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
+            // 5 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
             // transposed: M = 1 is not a multiple of 4).
-            assert_eq!(subgroup_runs, 24);
+            assert_eq!(subgroup_runs, 30);
         }
         Ok(())
     }
