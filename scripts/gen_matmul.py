@@ -115,7 +115,7 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,          // number of batch dims
-    _p0: u32,
+    sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
@@ -167,8 +167,14 @@ fn {NAME}_{la}{lb}(
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
     let rb = (t / p.tiles_n) * {TM}u + (s / {SC}u) * {RT}u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * {TN // 4}u + (s % {SC}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
-    let off = batch_offsets4(bi);""")
+    let cg = (t % p.tiles_n) * {TN // 4}u + (s % {SC}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3""")
+            for r in range(RT):
+                L.append(f"    var acc{r} = vec4<f32>();")
+            L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
+            L.append("    let batches = select(1u, p.batch, p.sum_batch != 0u);")
+            L.append("    for (var bs = bi; bs < bi + batches; bs++) {")
+            body_start = len(L)
+            L.append("    let off = batch_offsets4(bs);")
             # A addressing
             if la == "n":
                 for q in range(RT // 8):
@@ -186,8 +192,6 @@ fn {NAME}_{la}{lb}(
             else:
                 for cc in range(4):
                     L.append(f"    let bc{cc} = off.y + min(4u * cg + {cc}u, p.n - 1u) * k4n;")
-            for r in range(RT):
-                L.append(f"    var acc{r} = vec4<f32>();")
             L.append("    for (var k4 = 0u; k4 < k4n; k4++) {")
             if la == "n":
                 for q in range(RT // 8):
@@ -217,6 +221,8 @@ fn {NAME}_{la}{lb}(
                     for cc in range(4):
                         r = 4 * gi + cc
                         L.append(f"        acc{r} += w{gi}_0.{SWZ[cc]} * b0 + w{gi}_1.{SWZ[cc]} * b1 + w{gi}_2.{SWZ[cc]} * b2 + w{gi}_3.{SWZ[cc]} * b3;")
+            L.append("    }")
+            L[body_start:] = ["    " + x for x in L[body_start:]]
             L.append("    }")
             L.append("    if (cg < n4) {")
             L.append("        let c0 = (bi * m + rb) * n4 + cg;")

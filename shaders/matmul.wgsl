@@ -22,7 +22,7 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,          // number of batch dims
-    _p0: u32,
+    _sum_batch: u32,   // read by matmul_subgroup.wgsl only; always 0 for these entry points
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,

@@ -322,11 +322,16 @@ impl GpuArray {
         }
         let parts = chunked(plan.n, plan.chunk(&self.dev), &[self, x], |n, a| {
             let p = plan.with_batch(n);
-            // [n, G, C_out/g, P] @ col^T [n, G, P, KP] -> [n, G, C_out/g, KP], summed over n
-            let per_sample =
-                p.dy_matrix(&a[0])?
-                    .matmul(&p.im2col(&a[1])?, Transpose::No, Transpose::Yes)?;
-            per_sample.reduce(ReduceOp::Sum, 0, false)
+            // [n, G, C_out/g, P] @ col^T [n, G, P, KP] -> [n, G, C_out/g, KP], summed over n:
+            // in the matmul when there is one group (its batch is then just n).
+            let (dy, col) = (p.dy_matrix(&a[0])?, p.im2col(&a[1])?);
+            if p.g == 1 {
+                return dy
+                    .matmul_sum_batch(&col, Transpose::No, Transpose::Yes)?
+                    .reshape(&[1, p.c_out, p.kp]);
+            }
+            dy.matmul(&col, Transpose::No, Transpose::Yes)?
+                .reduce(ReduceOp::Sum, 0, false)
         })?;
         let mut total = parts[0].clone();
         for part in &parts[1..] {

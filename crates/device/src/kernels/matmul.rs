@@ -150,7 +150,8 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,
-    _p0: u32,
+    /// 1: one [M, N] output, the sum over the batch of the products (subgroup kernels only).
+    sum_batch: u32,
     bshape: [u32; MAX_DIMS],
     a_bs: [u32; MAX_DIMS],
     b_bs: [u32; MAX_DIMS],
@@ -198,6 +199,14 @@ impl GpuArray {
         self.matmul_with(b, ta, tb, None)
     }
 
+    /// `Σ_b op(a_b) @ op(b_b)` over the broadcast batch dims: [M, N], the batched product summed
+    /// over its batch without the [batch, M, N] intermediate where the subgroup kernels apply
+    /// (each workgroup accumulates its tile over the whole batch), else by a batched product and a
+    /// reduction. Used for weight gradients (conv's is a sum over samples).
+    pub fn matmul_sum_batch(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Result<GpuArray> {
+        self.matmul_impl(b, ta, tb, None, true)
+    }
+
     /// The variants of the matmul kernel that can run `self @ b` on this device, for tuning
     /// (`wgrad bench --tune`).
     pub fn matmul_variants(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Vec<&'static str> {
@@ -241,6 +250,18 @@ impl GpuArray {
         tb: Transpose,
         forced: Option<&'static Variant>,
     ) -> Result<GpuArray> {
+        self.matmul_impl(b, ta, tb, forced, false)
+    }
+
+    /// The batched product, or with `sum` its sum over the batch ([M, N]).
+    fn matmul_impl(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        forced: Option<&'static Variant>,
+        sum: bool,
+    ) -> Result<GpuArray> {
         let a = self;
         a.expect_dtype("matmul", DType::F32)?;
         b.expect_dtype("matmul", DType::F32)?;
@@ -267,13 +288,12 @@ impl GpuArray {
             return Err(mismatch(": more than 8 batch dims"));
         }
         let batch: usize = batch_shape.iter().product();
-        let mut out_shape = batch_shape.clone();
+        let mut out_shape = if sum { vec![] } else { batch_shape.clone() };
         out_shape.extend([m, n]);
-        let out = GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32)?;
-        if out.numel() == 0 {
-            return Ok(out);
+        if m * n == 0 {
+            return GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32);
         }
-        if k == 0 {
+        if k == 0 || batch == 0 {
             return GpuArray::zeros(&a.dev, &out_shape);
         }
         let info = a.dev.info();
@@ -289,9 +309,20 @@ impl GpuArray {
                 .tuned_variant(Kernel::Matmul, ShapeClass::of(batch, m, n, k))?;
             fitting().find(|v| v.name == name)
         };
+        // Summing, the workgroups cover one [M, N] output.
+        let tasks_batch = if sum { 1 } else { batch };
         let v = forced
             .or_else(tuned)
-            .unwrap_or_else(|| pick(cpu, fitting(), batch, m, n));
+            .unwrap_or_else(|| pick(cpu, fitting(), tasks_batch, m, n));
+        if sum && v.kernel != Kernel::MatmulSubgroup {
+            let per_sample = a.matmul_impl(b, ta, tb, Some(v), false)?;
+            return per_sample.reshape(&[batch, m, n])?.reduce(
+                crate::kernels::ReduceOp::Sum,
+                0,
+                false,
+            );
+        }
+        let out = GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32)?;
         let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n.div_ceil(v.tile.1));
         let params = Params {
             m: m as u32,
@@ -305,7 +336,7 @@ impl GpuArray {
             tiles_m: tiles_m as u32,
             tiles_n: tiles_n as u32,
             nbd: batch_shape.len() as u32,
-            _p0: 0,
+            sum_batch: u32::from(sum),
             bshape: pack(&batch_shape),
             a_bs: pack(&batch_strides(&a.shape, &batch_shape)),
             b_bs: pack(&batch_strides(&b.shape, &batch_shape)),
@@ -316,7 +347,7 @@ impl GpuArray {
             &[],
             &params,
             &[rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)],
-            (batch * tiles_m * tiles_n) as u64,
+            (tasks_batch * tiles_m * tiles_n) as u64,
         )?;
         Ok(out)
     }
@@ -379,6 +410,30 @@ mod tests {
                             subgroup_runs += 1;
                         }
                         let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
+                        // The sum over the batch: in-kernel for the subgroup variants, a
+                        // batched product and a reduction for the others.
+                        let sum = a.matmul_impl(&b, ta, tb, Some(v), true)?;
+                        assert_eq!(sum.shape(), [m, n]);
+                        let sum = sum.to_vec::<f32>()?;
+                        for r in 0..m {
+                            for col in 0..n {
+                                let (mut want, mut mag) = (0f64, 0f64);
+                                for bi in 0..batch {
+                                    for kk in 0..k {
+                                        let t = f64::from(la(bi, r, kk)) * f64::from(lb(kk, col));
+                                        want += t;
+                                        mag += t.abs();
+                                    }
+                                }
+                                let got = f64::from(sum[r * n + col]);
+                                let tol = (batch * k) as f64 * 2f64.powi(-23) * mag;
+                                assert!(
+                                    (got - want).abs() <= tol,
+                                    "{} sum {ta:?}/{tb:?} {m}x{k}x{n} [{r},{col}]: {got} vs {want}",
+                                    v.name
+                                );
+                            }
+                        }
                         for bi in 0..batch {
                             for r in 0..m {
                                 for col in 0..n {
