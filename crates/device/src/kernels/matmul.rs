@@ -40,6 +40,21 @@ impl Variant {
         }
     }
 
+    const fn subgroup(
+        name: &'static str,
+        entries: [&'static str; 4],
+        tile: (usize, usize),
+        gflops: f64,
+    ) -> Self {
+        Self {
+            name,
+            kernel: Kernel::MatmulSubgroup,
+            entries,
+            tile,
+            gflops,
+        }
+    }
+
     fn entry(&self, ta: Transpose, tb: Transpose) -> &'static str {
         self.entries[2 * usize::from(ta == Transpose::Yes) + usize::from(tb == Transpose::Yes)]
     }
@@ -59,41 +74,37 @@ const VARIANTS: [Variant; 8] = [
     Variant::strided("main_8x8", 8, 8, 13.0),
     Variant::strided("main_16x16", 16, 16, 23.0),
     Variant::strided("main_16x32", 16, 32, 29.0),
-    Variant {
-        name: "sg8",
-        kernel: Kernel::MatmulSubgroup,
-        entries: ["sg8_nn", "sg8_nt", "sg8_tn", "sg8_tt"],
-        tile: (32, 64),
-        gflops: 30.0,
-    },
-    Variant {
-        name: "sg16",
-        kernel: Kernel::MatmulSubgroup,
-        entries: ["sg16_nn", "sg16_nt", "sg16_tn", "sg16_tt"],
-        tile: (64, 64),
-        gflops: 40.0,
-    },
-    Variant {
-        name: "sg32",
-        kernel: Kernel::MatmulSubgroup,
-        entries: ["sg32_nn", "sg32_nt", "sg32_tn", "sg32_tt"],
-        tile: (128, 64),
-        gflops: 55.0,
-    },
-    Variant {
-        name: "sg64",
-        kernel: Kernel::MatmulSubgroup,
-        entries: ["sg64_nn", "sg64_nt", "sg64_tn", "sg64_tt"],
-        tile: (256, 64),
-        gflops: 68.0,
-    },
-    Variant {
-        name: "sg64w",
-        kernel: Kernel::MatmulSubgroup,
-        entries: ["sg64w_nn", "sg64w_nt", "sg64w_tn", "sg64w_tt"],
-        tile: (64, 256),
-        gflops: 60.0,
-    },
+    // Entry points sg.._nn, _nt, _tn, _tt (operand layouts, see `entry`).
+    Variant::subgroup(
+        "sg8",
+        ["sg8_nn", "sg8_nt", "sg8_tn", "sg8_tt"],
+        (32, 64),
+        30.0,
+    ),
+    Variant::subgroup(
+        "sg16",
+        ["sg16_nn", "sg16_nt", "sg16_tn", "sg16_tt"],
+        (64, 64),
+        40.0,
+    ),
+    Variant::subgroup(
+        "sg32",
+        ["sg32_nn", "sg32_nt", "sg32_tn", "sg32_tt"],
+        (128, 64),
+        55.0,
+    ),
+    Variant::subgroup(
+        "sg64",
+        ["sg64_nn", "sg64_nt", "sg64_tn", "sg64_tt"],
+        (256, 64),
+        68.0,
+    ),
+    Variant::subgroup(
+        "sg64w",
+        ["sg64w_nn", "sg64w_nt", "sg64w_tn", "sg64w_tt"],
+        (64, 256),
+        60.0,
+    ),
 ];
 
 /// Picks among the variants that fit when no measured choice was recorded. GPUs get 8x8 (an 8x8
