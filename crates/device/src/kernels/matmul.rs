@@ -211,9 +211,10 @@ impl GpuArray {
     }
 
     /// `Σ_b op(a_b) @ op(b_b)` over the broadcast batch dims: [M, N], the batched product summed
-    /// over its batch without the [batch, M, N] intermediate where the subgroup kernels apply
-    /// (each workgroup accumulates its tile over the whole batch), else by a batched product and a
-    /// reduction. Used for weight gradients (conv's is a sum over samples).
+    /// over its batch without the [batch, M, N] intermediate where the subgroup kernels apply and
+    /// [M, N] has enough tiles to keep the CPU's threads busy (each workgroup accumulates its tile
+    /// over the whole batch), else by a batched product and a reduction. Used for weight
+    /// gradients (conv's is a sum over samples).
     pub fn matmul_sum_batch(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Result<GpuArray> {
         self.matmul_impl(b, ta, tb, None, true)
     }
@@ -325,7 +326,13 @@ impl GpuArray {
         let v = forced
             .or_else(tuned)
             .unwrap_or_else(|| pick(cpu, fitting(), tasks_batch, m, n));
-        if sum && v.kernel != Kernel::MatmulSubgroup {
+        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n.div_ceil(v.tile.1));
+        // Summing in the kernel leaves one workgroup per tile of [M, N]: chosen only with a few per
+        // CPU thread (conv1's 32x12 weight gradient would run on one); a forced variant (tests)
+        // always sums in the kernel where it can.
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let few_tiles = forced.is_none() && tiles_m * tiles_n < 4 * threads;
+        if sum && (v.kernel != Kernel::MatmulSubgroup || few_tiles) {
             let per_sample = a.matmul_impl(b, ta, tb, Some(v), false)?;
             return per_sample.reshape(&[batch, m, n])?.reduce(
                 crate::kernels::ReduceOp::Sum,
@@ -334,7 +341,6 @@ impl GpuArray {
             );
         }
         let out = GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32)?;
-        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n.div_ceil(v.tile.1));
         let params = Params {
             m: m as u32,
             n: n as u32,
