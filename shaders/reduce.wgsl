@@ -151,36 +151,23 @@ fn logsumexp(
     }
     let i = t % p.inner;
     let o = t / p.inner;
-    let base = o * p.len * p.inner + i;
-    var m = x[base];
-    for (var j = 1u; j < p.len; j++) {
-        m = max(m, x[base + j * p.inner]);
-    }
-    if ((bitcast<u32>(m) & 0x7fffffffu) >= 0x7f800000u) {
-        // m = -inf: every element is -inf; m = +inf: the sum is +inf (not inf - inf = NaN). Tested
-        // on the bits, as WGSL lets compilers assume floats are finite.
-        y[t] = m;
-        return;
-    }
-    var s = 0.0;
-    for (var j = 0u; j < p.len; j++) {
-        s += exp(x[base + j * p.inner] - m);
-    }
-    y[t] = m + log(s);
+    y[t] = logsumexp_at(o * p.len * p.inner + i, p.inner);
 }
 
-// log(sum(exp(x[base + j], j < p.len))), max-subtracted; a row whose max is +-inf gives the max.
-fn row_logsumexp(base: u32) -> f32 {
+// log(sum(exp(x[base + j stride], j < p.len))), max-subtracted. A max of -inf means every element
+// is -inf; +inf makes the sum +inf (not inf - inf = NaN): either way the result is the max. Tested
+// on the bits, as WGSL lets compilers assume floats are finite.
+fn logsumexp_at(base: u32, stride: u32) -> f32 {
     var m = x[base];
     for (var j = 1u; j < p.len; j++) {
-        m = max(m, x[base + j]);
+        m = max(m, x[base + j * stride]);
     }
     if ((bitcast<u32>(m) & 0x7fffffffu) >= 0x7f800000u) {
         return m;
     }
     var s = 0.0;
     for (var j = 0u; j < p.len; j++) {
-        s += exp(x[base + j] - m);
+        s += exp(x[base + j * stride] - m);
     }
     return m + log(s);
 }
@@ -205,7 +192,7 @@ fn xent(
         y[t] = bitcast<f32>(nan_bits);
         return;
     }
-    y[t] = row_logsumexp(base) - x[base + label];
+    y[t] = logsumexp_at(base, 1u) - x[base + label];
 }
 
 // Its gradient: x: [rows, len], labels: [rows], upstream: [1] -> y: [rows, len],
@@ -221,7 +208,7 @@ fn xent_grad(
         return;
     }
     let base = t * p.len;
-    let lse = row_logsumexp(base);
+    let lse = logsumexp_at(base, 1u);
     let g = upstream[0] * p.scale;
     let label = labels[t];
     for (var j = 0u; j < p.len; j++) {
