@@ -42,13 +42,17 @@ pub struct Figure {
 
 /// Medians of `repeats` timings of `f` after one warm-up call: wall milliseconds around the calls
 /// plus submit and wait, and the GPU milliseconds of the same runs where timestamps are available.
-fn time_ms(
+/// Median wall and GPU ms of `f` plus a wait for its work, after a warm-up. What `f` returns is held
+/// until the work is done: element-wise results nobody holds are never computed (fusion drops
+/// them), so timed element-wise ops must return theirs.
+fn time_ms<T>(
     dev: &Device,
     repeats: usize,
-    mut f: impl FnMut() -> Result<()>,
+    mut f: impl FnMut() -> Result<T>,
 ) -> Result<(f64, Option<f64>)> {
-    f()?;
+    let out = f()?;
     dev.synchronize()?;
+    drop(out);
     if dev.is_profiling() {
         // The warm-up includes the driver's shader compilation; profile the timed runs only.
         dev.set_profiling(true);
@@ -58,9 +62,10 @@ fn time_ms(
     for _ in 0..repeats {
         let timed = dev.start_gpu_timer()?;
         let s = Instant::now();
-        f()?;
+        let out = f()?;
         dev.synchronize()?;
         wall.push(s.elapsed().as_secs_f64() * 1e3);
+        drop(out);
         if let Some(g) = dev.stop_gpu_timer()?.filter(|_| timed) {
             gpu.push(g);
         }
@@ -132,7 +137,7 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// `time_ms` on this bench's device: returns the wall median, keeps the GPU median for `push`.
-    fn time(&self, repeats: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    fn time<T>(&self, repeats: usize, f: impl FnMut() -> Result<T>) -> Result<f64> {
         let (wall, gpu) = time_ms(self.dev, repeats, f)?;
         self.gpu_ms.set(gpu);
         Ok(wall)
@@ -201,6 +206,8 @@ impl Bench<'_> {
             "chain_4M",
             "sum_4M",
             "softmax_1024x1024",
+            "mul_4M_vec4",
+            "sum_4M_vec4",
         ];
         if !names.iter().any(|n| self.wants(n)) {
             return Ok(());
@@ -209,10 +216,7 @@ impl Bench<'_> {
         let b = self.zeros(&[N])?;
         for (name, op) in [("add_4M", BinaryOp::Add), ("mul_4M", BinaryOp::Mul)] {
             if self.wants(name) {
-                let ms = self.time(10, || {
-                    a.binary(op, &b)?;
-                    Ok(())
-                })?;
+                let ms = self.time(10, || Ok(a.binary(op, &b)?))?;
                 self.push(
                     name,
                     3.0 * 4.0 * N as f64 / (ms * 1e6),
@@ -222,23 +226,21 @@ impl Bench<'_> {
                 );
             }
         }
-        // relu(a * b + 1): fused into one kernel (`binary_then`), and as three kernels for the
-        // ratio. Bytes counted once: read a and b, write the result.
+        // relu(a * b + 1): one fused kernel, and with fusion off three kernels, for the ratio.
+        // Bytes counted once: read a and b, write the result.
         let chains: [(&str, bool); 2] = [("chain_4M", true), ("chain_4M_unfused", false)];
         for (name, fused) in chains {
             if !self.wants(name) {
                 continue;
             }
-            let ms = self.time(10, || {
-                if fused {
-                    a.binary_then(BinaryOp::Mul, &b, &[UnaryOp::AddScalar(1.0), UnaryOp::Relu])?;
-                } else {
-                    a.binary(BinaryOp::Mul, &b)?
-                        .unary(UnaryOp::AddScalar(1.0))?
-                        .unary(UnaryOp::Relu)?;
-                }
-                Ok(())
-            })?;
+            self.dev.set_fusion(fused)?;
+            let timed = self.time(10, || {
+                Ok(a.binary(BinaryOp::Mul, &b)?
+                    .unary(UnaryOp::AddScalar(1.0))?
+                    .unary(UnaryOp::Relu)?)
+            });
+            self.dev.set_fusion(true)?;
+            let ms = timed?;
             self.push(
                 name,
                 3.0 * 4.0 * N as f64 / (ms * 1e6),
@@ -260,6 +262,14 @@ impl Bench<'_> {
                 Some(memcpy),
             );
         }
+        // The same two figures with the vec4 kernels, where the wide ones ran above: their ratio.
+        let vec4_names = ["mul_4M_vec4", "sum_4M_vec4"];
+        if self.dev.wide_storage() && vec4_names.iter().any(|n| self.wants(n)) {
+            self.dev.set_wide_storage(false);
+            let timed = self.wide_off_figures(&a, &b, memcpy);
+            self.dev.set_wide_storage(true);
+            timed?;
+        }
         if self.wants("softmax_1024x1024") {
             let x = self.zeros(&[1024, 1024])?;
             let ms = self.time(10, || {
@@ -273,6 +283,21 @@ impl Bench<'_> {
                 ms,
                 Some(memcpy),
             );
+        }
+        Ok(())
+    }
+
+    /// `mul_4M` and `sum_4M` again, as `*_vec4` (called with the wide kernels off).
+    fn wide_off_figures(&mut self, a: &GpuArray, b: &GpuArray, memcpy: f64) -> Result<()> {
+        let n = a.numel() as f64;
+        if self.wants("mul_4M_vec4") {
+            let ms = self.time(10, || Ok(a.binary(BinaryOp::Mul, b)?))?;
+            let gbs = 3.0 * 4.0 * n / (ms * 1e6);
+            self.push("mul_4M_vec4", gbs, "GB/s", ms, Some(memcpy));
+        }
+        if self.wants("sum_4M_vec4") {
+            let ms = self.time(10, || Ok(a.reduce_all(ReduceOp::Sum).map(drop)?))?;
+            self.push("sum_4M_vec4", 4.0 * n / (ms * 1e6), "GB/s", ms, Some(memcpy));
         }
         Ok(())
     }
@@ -387,44 +412,47 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// A chain of 1,000 dependent tiny ops: `dispatch_record` is the host cost of recording one
-    /// (pool, params, bind group, pass), `dispatch_overhead` the end-to-end cost per op including
-    /// the adapter's execution of each dispatch and the barrier between dependent ones.
+    /// A chain of 1,000 dependent tiny ops: `dispatch_record` is the host cost of recording one,
+    /// `dispatch_overhead` the end-to-end cost per op, with element-wise fusion on (the default:
+    /// the chain runs as a few generated kernels of up to 64 ops). `dispatch_overhead_unfused` is
+    /// the same chain with fusion off: one dispatch per op, including the adapter's execution of
+    /// each and the barrier between dependent ones.
     fn dispatch_overhead(&mut self) -> Result<()> {
         if !self.wants("dispatch") {
             return Ok(());
         }
         let x = self.zeros(&[16])?;
         const OPS: usize = 1000;
-        let mut record_ms = Vec::new();
-        let ms = self.time(5, || {
-            let s = Instant::now();
-            let mut t = x.clone();
-            for _ in 0..OPS {
-                t = t.unary(UnaryOp::AddScalar(1.0))?;
+        for fused in [true, false] {
+            let (rec_name, name) = if fused {
+                ("dispatch_record", "dispatch_overhead")
+            } else {
+                ("dispatch_record_unfused", "dispatch_overhead_unfused")
+            };
+            if !self.wants(name) && !self.wants(rec_name) {
+                continue;
             }
-            record_ms.push(s.elapsed().as_secs_f64() * 1e3);
-            Ok(())
-        })?;
-        record_ms.sort_by(f64::total_cmp);
-        let rec = record_ms[record_ms.len() / 2];
-        // The GPU time measured belongs to the end-to-end figure.
-        let gpu = self.gpu_ms.take();
-        self.push(
-            "dispatch_record",
-            rec * 1e3 / OPS as f64,
-            "us/op",
-            rec,
-            None,
-        );
-        self.gpu_ms.set(gpu);
-        self.push(
-            "dispatch_overhead",
-            ms * 1e3 / OPS as f64,
-            "us/op",
-            ms,
-            None,
-        );
+            self.dev.set_fusion(fused)?;
+            let mut record_ms = Vec::new();
+            let timed = self.time(5, || {
+                let s = Instant::now();
+                let mut t = x.clone();
+                for _ in 0..OPS {
+                    t = t.unary(UnaryOp::AddScalar(1.0))?;
+                }
+                record_ms.push(s.elapsed().as_secs_f64() * 1e3);
+                Ok(t)
+            });
+            self.dev.set_fusion(true)?;
+            let ms = timed?;
+            record_ms.sort_by(f64::total_cmp);
+            let rec = record_ms[record_ms.len() / 2];
+            // The GPU time measured belongs to the end-to-end figure.
+            let gpu = self.gpu_ms.take();
+            self.push(rec_name, rec * 1e3 / OPS as f64, "us/op", rec, None);
+            self.gpu_ms.set(gpu);
+            self.push(name, ms * 1e3 / OPS as f64, "us/op", ms, None);
+        }
         Ok(())
     }
 

@@ -237,6 +237,10 @@ fn info() -> Result<()> {
         Some(n) => println!("  subgroup size: {n}"),
         None => println!("  subgroup size: varies or no subgroup ops"),
     }
+    println!(
+        "  wide storage access (8 f32 per load/store): {}",
+        if info.wide_storage { "yes" } else { "no" }
+    );
     Ok(())
 }
 

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{DeviceError, Result};
-use crate::kernels::Kernel;
+use crate::kernels::fused::{self, Program};
+use crate::kernels::{BinaryOp, Kernel, UnaryOp};
 use crate::pool::{MemoryStats, Pool, PooledBuffer};
 use crate::tuning::{ShapeClass, Tuning};
 
@@ -42,6 +43,10 @@ pub struct DeviceInfo {
     pub features: wgpu::Features,
     /// Lanes per subgroup, when the device has subgroup ops and one fixed subgroup size.
     pub subgroup_size: Option<u32>,
+    /// Whether the device can run the kernels that move 32 bytes per storage access
+    /// (`shaders/wide.wgsl`): CPU adapters with 64-bit integers, where an access costs the same at
+    /// any width. They are used by default where they can be (see `Device::set_wide_storage`).
+    pub wide_storage: bool,
 }
 
 /// Whether a binding is read by the kernel only or also written.
@@ -74,6 +79,11 @@ pub(crate) fn ro(slot: u32, buffer: &PooledBuffer) -> Binding<'_> {
     }
 }
 
+thread_local! {
+    /// Set while this thread records a fused program, whose dispatch must not emit it again.
+    static EMITTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Optional features wgrad uses when the adapter has them.
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::SUBGROUP)
@@ -94,6 +104,8 @@ struct Recording {
 
 struct Caches {
     modules: HashMap<Kernel, Arc<wgpu::ShaderModule>>,
+    /// Pipelines of generated kernels (`kernels::fused`), by source and layout.
+    generated: HashMap<(String, LayoutKey), Arc<wgpu::ComputePipeline>>,
     layouts: HashMap<LayoutKey, (Arc<wgpu::BindGroupLayout>, Arc<wgpu::PipelineLayout>)>,
     pipelines: HashMap<(PipelineKey, LayoutKey), Arc<wgpu::ComputePipeline>>,
 }
@@ -114,6 +126,11 @@ struct Inner {
     profile: Mutex<Option<HashMap<String, KernelTime>>>,
     /// Timestamp queries around compute passes while the GPU timer runs.
     timer: Mutex<Option<GpuTimer>>,
+    /// Whether the wide kernels are in use (see `set_wide_storage`).
+    wide: std::sync::atomic::AtomicBool,
+    /// Whether element-wise ops are fused (see `set_fusion`), and the pending program.
+    fusion: std::sync::atomic::AtomicBool,
+    fused: Mutex<Option<Program>>,
 }
 
 /// Compute passes one run of the GPU timer can time; later passes go untimed (and the run reports
@@ -260,7 +277,14 @@ impl Device {
 
     fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let summary = AdapterSummary::of(&adapter.get_info());
-        let features = adapter.features() & WANTED_FEATURES;
+        let adapter_info = adapter.get_info();
+        // 64-bit integers only serve the wide kernels, which only pay on CPU adapters.
+        let wide = adapter_info.device_type == wgpu::DeviceType::Cpu
+            && adapter.features().contains(wgpu::Features::SHADER_INT64);
+        let mut features = adapter.features() & WANTED_FEATURES;
+        if wide {
+            features |= wgpu::Features::SHADER_INT64;
+        }
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgrad"),
@@ -298,7 +322,6 @@ impl Device {
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
         let tuning = Tuning::load(&summary.name, &summary.driver);
-        let adapter_info = adapter.get_info();
         let subgroup_size = (device.features().contains(wgpu::Features::SUBGROUP)
             && adapter_info.subgroup_min_size == adapter_info.subgroup_max_size)
             .then_some(adapter_info.subgroup_max_size);
@@ -307,6 +330,7 @@ impl Device {
             limits,
             features: device.features(),
             subgroup_size,
+            wide_storage: wide,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -324,6 +348,7 @@ impl Device {
                 }),
                 caches: Mutex::new(Caches {
                     modules: HashMap::new(),
+                    generated: HashMap::new(),
                     layouts: HashMap::new(),
                     pipelines: HashMap::new(),
                 }),
@@ -332,12 +357,32 @@ impl Device {
                 profile: Mutex::new(None),
                 timer: Mutex::new(None),
                 tuning,
+                wide: wide.into(),
+                fusion: true.into(),
+                fused: Mutex::new(None),
             }),
         })
     }
 
     pub fn info(&self) -> &DeviceInfo {
         &self.inner.info
+    }
+
+    /// Turns the wide kernels (eight f32 per storage access, `shaders/wide.wgsl`) on or off; the
+    /// vec4 kernels run instead while they are off. Both give the same bits; this is for comparing
+    /// them (`wgrad bench`, tests). Returns whether they are on now: never on a device without
+    /// `DeviceInfo::wide_storage`.
+    pub fn set_wide_storage(&self, on: bool) -> bool {
+        let on = on && self.inner.info.wide_storage;
+        self.inner
+            .wide
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        on
+    }
+
+    /// Whether the wide kernels are in use.
+    pub fn wide_storage(&self) -> bool {
+        self.inner.wide.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes live, bytes pooled for reuse, and the peak of live bytes.
@@ -520,6 +565,7 @@ impl Device {
 
     /// Submits the open encoder (if any) after uploading the arena's parameters.
     pub(crate) fn flush(&self) -> Result<()> {
+        self.emit_fused()?;
         let mut rec = lock(&self.inner.recording);
         self.submit_locked(&mut rec, None);
         drop(rec);
@@ -559,6 +605,7 @@ impl Device {
 
     /// Submits recorded work plus a final copy (used by readback).
     pub(crate) fn submit_with(&self, extra: &dyn Fn(&mut wgpu::CommandEncoder)) -> Result<()> {
+        self.emit_fused()?;
         let mut rec = lock(&self.inner.recording);
         self.submit_locked(&mut rec, Some(extra));
         drop(rec);
@@ -701,7 +748,48 @@ impl Device {
         Ok((pipeline, bgl))
     }
 
-    /// Records one dispatch of `kernel::entry` over `workgroups` (a linear count, folded here).
+    /// The pipeline of a generated kernel (entry point `fused`), compiled once per source.
+    fn generated_pipeline(
+        &self,
+        source: &str,
+        layout_key: &LayoutKey,
+    ) -> Result<(Arc<wgpu::ComputePipeline>, Arc<wgpu::BindGroupLayout>)> {
+        let mut caches = lock(&self.inner.caches);
+        let (bgl, pl) = self.layout(&mut caches, layout_key);
+        let key = (source.to_string(), layout_key.clone());
+        if let Some(p) = caches.generated.get(&key) {
+            return Ok((p.clone(), bgl));
+        }
+        let device = &self.inner.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("fused"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("fused"),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some("fused"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(DeviceError::Shader {
+                kernel: "fused (generated)".into(),
+                message: e.to_string(),
+            });
+        }
+        let pipeline = Arc::new(pipeline);
+        caches.generated.insert(key, pipeline.clone());
+        Ok((pipeline, bgl))
+    }
+
+    /// Records one dispatch of `kernel::entry` over `workgroups` (a linear count, folded here),
+    /// after the pending fused program.
     pub(crate) fn dispatch<P: bytemuck::Pod>(
         &self,
         kernel: Kernel,
@@ -711,22 +799,54 @@ impl Device {
         bindings: &[Binding<'_>],
         workgroups: u64,
     ) -> Result<()> {
+        self.emit_fused()?;
         if workgroups == 0 {
             return Ok(());
         }
         let grid = self.fold(workgroups)?;
         let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
         let (pipeline, bgl) = self.pipeline(kernel, entry, constants, &layout_key)?;
+        let name = || format!("{}/{entry}", kernel.name());
+        self.run(name, &pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings)
+    }
+
+    /// Records one dispatch of a generated kernel (entry point `fused`, see `kernels::fused`).
+    pub(crate) fn dispatch_generated(
+        &self,
+        source: &str,
+        params: &[u8],
+        bindings: &[Binding<'_>],
+        workgroups: u64,
+    ) -> Result<()> {
+        if workgroups == 0 {
+            return Ok(());
+        }
+        let grid = self.fold(workgroups)?;
+        let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
+        let (pipeline, bgl) = self.generated_pipeline(source, &layout_key)?;
+        self.run(|| "fused".into(), &pipeline, &bgl, grid, params, bindings)
+    }
+
+    /// Records a dispatch; while profiling, on its own and timed under `name`.
+    fn run(
+        &self,
+        name: impl FnOnce() -> String,
+        pipeline: &wgpu::ComputePipeline,
+        bgl: &wgpu::BindGroupLayout,
+        grid: [u32; 3],
+        params: &[u8],
+        bindings: &[Binding<'_>],
+    ) -> Result<()> {
         let profiling = lock(&self.inner.profile).is_some();
         if !profiling {
-            return self.record(&pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings);
+            return self.record(pipeline, bgl, grid, params, bindings);
         }
         self.synchronize()?;
         let start = std::time::Instant::now();
-        self.record(&pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings)?;
+        self.record(pipeline, bgl, grid, params, bindings)?;
         self.synchronize()?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let name = format!("{}/{entry}", kernel.name());
+        let name = name();
         if let Some(totals) = lock(&self.inner.profile).as_mut() {
             let t = totals.entry(name.clone()).or_insert_with(|| KernelTime {
                 name,
@@ -736,6 +856,94 @@ impl Device {
             t.ms += ms;
         }
         Ok(())
+    }
+
+    /// Turns element-wise fusion on (the default) or off (emitting what is pending). See
+    /// `kernels::fused`: with it on, unary ops and binary ops on operands of one shape are gathered
+    /// into one kernel per run of them, and intermediates nobody holds are never written.
+    pub fn set_fusion(&self, on: bool) -> Result<()> {
+        self.inner
+            .fusion
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        if on { Ok(()) } else { self.emit_fused() }
+    }
+
+    /// Whether element-wise fusion is on.
+    pub fn fusion(&self) -> bool {
+        self.inner.fusion.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the pending fused program, if any. Another thread's flush waits on the lock until
+    /// the program is recorded, so it cannot submit without it.
+    fn emit_fused(&self) -> Result<()> {
+        if EMITTING.get() {
+            return Ok(()); // called by the emission's own dispatch
+        }
+        self.emit_locked(&mut lock(&self.inner.fused))
+    }
+
+    fn emit_locked(&self, pending: &mut Option<Program>) -> Result<()> {
+        let Some(prog) = pending.take() else {
+            return Ok(());
+        };
+        struct Emitting;
+        impl Drop for Emitting {
+            fn drop(&mut self) {
+                EMITTING.set(false);
+            }
+        }
+        EMITTING.set(true);
+        let _reset = Emitting;
+        fused::emit(self, prog)
+    }
+
+    /// Adds an op of `steps` steps over `n` elements reading `ins` to the pending program (emitting
+    /// it first when full); false, with nothing done, when fusion is off or there is nothing to do.
+    fn fuse(
+        &self,
+        n: usize,
+        ins: &[&Arc<PooledBuffer>],
+        steps: usize,
+        add: impl FnOnce(&mut Program),
+    ) -> Result<bool> {
+        if n == 0 || !self.fusion() {
+            return Ok(false);
+        }
+        let cap = self.inner.info.limits.max_storage_buffers_per_shader_stage as usize;
+        let mut pending = lock(&self.inner.fused);
+        if pending
+            .as_ref()
+            .is_some_and(|p| !fused::room(p, n, ins, steps, cap))
+        {
+            self.emit_locked(&mut pending)?;
+        }
+        add(pending.get_or_insert_with(|| Program::new(n)));
+        Ok(true)
+    }
+
+    /// y = op(x) over `n` elements into the pending program; false when not fused.
+    pub(crate) fn fuse_unary(
+        &self,
+        x: &Arc<PooledBuffer>,
+        y: &Arc<PooledBuffer>,
+        n: usize,
+        op: UnaryOp,
+    ) -> Result<bool> {
+        self.fuse(n, &[x], 1, |p| p.unary(x, y, op))
+    }
+
+    /// y = post(op(a, b)) over `n` elements (operands of one shape) into the pending program;
+    /// false when not fused.
+    pub(crate) fn fuse_binary(
+        &self,
+        a: &Arc<PooledBuffer>,
+        b: &Arc<PooledBuffer>,
+        y: &Arc<PooledBuffer>,
+        n: usize,
+        op: BinaryOp,
+        post: &[UnaryOp],
+    ) -> Result<bool> {
+        self.fuse(n, &[a, b], 1 + post.len(), |p| p.binary((a, b, y), op, post))
     }
 
     /// Records one dispatch of `pipeline` into the open compute pass.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wgrad_device::{GpuArray, ReduceOp};
+use wgrad_device::{BinaryOp, GpuArray, ReduceOp, UnaryOp};
 
 const OPS: [ReduceOp; 4] = [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min];
 
@@ -446,4 +446,122 @@ fn nan_propagates_through_max_min_and_argmax() {
         }
         Ok(())
     });
+}
+
+/// The launcher's row sums in f32, in the order its kernels add (reduce.wgsl's `sum_rows4` and
+/// `reduce`, wide.wgsl's `sum_rows8`): a long row with few outputs in chunks of 1024, each chunk
+/// into four vec4 accumulators, then the partial sums in one pass.
+fn row_sums_in_kernel_order(x: &[f32], outer: usize, len: usize, scale: f32) -> Vec<f32> {
+    fn pass(x: &[f32], outer: usize, len: usize, chunk: usize, scale: f32) -> Vec<f32> {
+        let nchunk = len.div_ceil(chunk);
+        let mut out = Vec::with_capacity(outer * nchunk);
+        for o in 0..outer {
+            for c in 0..nchunk {
+                let row = &x[o * len + c * chunk..o * len + len.min((c + 1) * chunk)];
+                if len % 4 != 0 || chunk % 4 != 0 {
+                    // `reduce`: one accumulator from 0.
+                    out.push(row.iter().fold(0f32, |a, &v| a + v) * scale);
+                    continue;
+                }
+                let quads: Vec<&[f32]> = row.chunks(4).collect();
+                let mut acc = [[0f32; 4]; 4];
+                let full = quads.len() / 4 * 4;
+                for (j, q) in quads.iter().enumerate() {
+                    let a = if j < full { j % 4 } else { 0 };
+                    for k in 0..4 {
+                        acc[a][k] += q[k];
+                    }
+                }
+                let s: Vec<f32> = (0..4)
+                    .map(|k| (acc[0][k] + acc[1][k]) + (acc[2][k] + acc[3][k]))
+                    .collect();
+                out.push(((s[0] + s[1]) + (s[2] + s[3])) * scale);
+            }
+        }
+        out
+    }
+    if outer < 2048 && len > 1024 {
+        let partial = pass(x, outer, len, 1024, 1.0);
+        let nchunk = len.div_ceil(1024);
+        pass(&partial, outer, nchunk, nchunk, scale)
+    } else {
+        pass(x, outer, len, len, scale)
+    }
+}
+
+#[test]
+fn row_sums_add_in_the_documented_order() {
+    // Row lengths for each kernel: multiples of 8 (sum_rows8 where the device has wide storage,
+    // sum_rows4 elsewhere), of 4 only (sum_rows4), neither (reduce); a vec4 tail (8, 40, 1000 hold
+    // 2 mod 4 vec4s) and two-stage rows (4104, and 1M in 1024 chunks).
+    on_each_device("row_sums_add_in_the_documented_order", |dev| {
+        let mut r = rng(211);
+        for (outer, len) in [
+            (3, 8),
+            (1, 40),
+            (5, 1000),
+            (2, 12),
+            (3, 7),
+            (2, 4104),
+            (1, 1 << 20),
+            (2049, 16),
+        ] {
+            let x = uniform(&mut r, outer * len, -1.0, 1.0);
+            let a = up(dev, &x, &[outer, len])?;
+            let sum = down(&a.reduce(ReduceOp::Sum, 1, false)?)?;
+            let want = row_sums_in_kernel_order(&x, outer, len, 1.0);
+            check_bits(&format!("sum of [{outer}, {len}]"), &sum, &want)?;
+            let mean = down(&a.reduce(ReduceOp::Mean, 1, false)?)?;
+            let want = row_sums_in_kernel_order(&x, outer, len, 1.0 / len as f32);
+            check_bits(&format!("mean of [{outer}, {len}]"), &mean, &want)?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn wide_and_vec4_kernels_give_the_same_bits() {
+    // Own devices: the test switches the wide kernels off and on.
+    run_on(
+        "wide_and_vec4_kernels_give_the_same_bits",
+        &open_all(),
+        |dev| {
+            if !dev.info().wide_storage {
+                if dev.set_wide_storage(true) {
+                    return fail("set_wide_storage(true) took effect without wide storage");
+                }
+                return Err(Flow::Skip("no wide storage access on this adapter".into()));
+            }
+            let mut r = rng(223);
+            for n in [1, 7, 8, 13, 1000, 1043, 65_537] {
+                let x = uniform(&mut r, n, -3.0, 3.0);
+                let y = uniform(&mut r, n, -3.0, 3.0);
+                let run = |wide: bool| -> Result<Vec<Vec<f32>>, Flow> {
+                    if dev.set_wide_storage(wide) != wide {
+                        return fail(format!("set_wide_storage({wide}) did not take effect"));
+                    }
+                    let a = up(dev, &x, &[n])?;
+                    let b = up(dev, &y, &[n])?;
+                    Ok(vec![
+                        down(&a.unary(UnaryOp::Tanh)?)?,
+                        down(&a.unary(UnaryOp::Clamp(-1.0, 2.0))?)?,
+                        down(&a.binary(BinaryOp::Mul, &b)?)?,
+                        down(&a.binary_then(
+                            BinaryOp::Sub,
+                            &b,
+                            &[UnaryOp::AddScalar(0.5), UnaryOp::LeakyRelu(0.1)],
+                        )?)?,
+                        down(&a.reduce_all(ReduceOp::Sum)?)?,
+                        down(&a.reshape(&[1, n])?.reduce(ReduceOp::Mean, 1, false)?)?,
+                    ])
+                };
+                let narrow = run(false)?;
+                let wide = run(true)?;
+                for (i, (w, v)) in wide.iter().zip(&narrow).enumerate() {
+                    check_bits(&format!("result {i} over {n} elements"), w, v)?;
+                }
+            }
+            Ok(())
+        },
+    );
 }

@@ -3,10 +3,11 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::UnaryOp;
-use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack};
+use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack, wide};
 use crate::array::{DType, GpuArray};
-use crate::context::{ro, rw};
+use crate::context::{Device, ro, rw};
 use crate::error::{DeviceError, Result};
+use crate::pool::PooledBuffer;
 
 /// Element-wise binary ops. Comparisons produce 1.0 where true and 0.0 where false.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    fn code(self) -> u32 {
+    pub(crate) fn code(self) -> u32 {
         self as u32
     }
 }
@@ -124,6 +125,55 @@ fn check_rank(op: &'static str, shape: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// The override constants (OP, and POST0 / POST1 for the fused unary ops) and the epilogue's
+/// scalars of `binary_then`.
+fn epilogue(op: BinaryOp, post: &[UnaryOp]) -> (Vec<(&'static str, f64)>, [f32; 4]) {
+    let mut scalars = [0f32; 4];
+    let mut constants = vec![("OP", f64::from(op.code()))];
+    for (i, u) in post.iter().enumerate() {
+        let (code, alpha, beta) = u.code();
+        constants.push((["POST0", "POST1"][i], f64::from(code)));
+        scalars[2 * i] = alpha;
+        scalars[2 * i + 1] = beta;
+    }
+    (constants, scalars)
+}
+
+/// Records y = post(op(a, b)) over the first `n` elements of three buffers (operands of one
+/// shape): the wide kernel where it fits, else `same`. The path of a lone binary op, fused or not.
+pub(crate) fn record_same(
+    dev: &Device,
+    a: &PooledBuffer,
+    b: &PooledBuffer,
+    y: &PooledBuffer,
+    n: usize,
+    op: BinaryOp,
+    post: &[UnaryOp],
+) -> Result<()> {
+    let (constants, scalars) = epilogue(op, post);
+    if wide::binary(dev, a, b, y, n, &constants, scalars)? {
+        return Ok(());
+    }
+    let params = Params {
+        n: n as u32,
+        rank: 1,
+        _p: [0; 2],
+        post: scalars,
+        shape: pack(&[n]),
+        sa: pack(&[1]),
+        sb: pack(&[1]),
+        sc: [0; MAX_DIMS],
+    };
+    dev.dispatch(
+        Kernel::Binary,
+        "same",
+        &constants,
+        &params,
+        &[rw(1, y), ro(2, a), ro(3, b)],
+        groups(n.div_ceil(4)),
+    )
+}
+
 impl GpuArray {
     /// y = op(a, b) with NumPy broadcasting. y: broadcast(a.shape, b.shape).
     pub fn binary(&self, op: BinaryOp, other: &GpuArray) -> Result<GpuArray> {
@@ -151,7 +201,12 @@ impl GpuArray {
         check_rank("binary", &shape)?;
         let out = GpuArray::uninit(&self.dev, "binary", &shape, DType::F32)?;
         let n = out.numel();
-        let same = self.shape == shape && other.shape == shape;
+        if self.shape == shape && other.shape == shape {
+            if !self.dev.fuse_binary(&self.buf, &other.buf, &out.buf, n, op, post)? {
+                record_same(&self.dev, &self.buf, &other.buf, &out.buf, n, op, post)?;
+            }
+            return Ok(out);
+        }
         let (cshape, cs) = collapse(
             &shape,
             &[
@@ -160,17 +215,10 @@ impl GpuArray {
             ],
         );
         let inner = cshape.len() - 1;
-        // Four elements per invocation: `same` always, `broadcast4` when the innermost dim holds
-        // whole vec4s that each operand reads whole (stride 1) or splats (stride 0).
-        let quad = !same && cshape[inner] % 4 == 0 && cs.iter().all(|s| s[inner] <= 1);
-        let mut scalars = [0f32; 4];
-        let mut constants = vec![("OP", f64::from(op.code()))];
-        for (i, u) in post.iter().enumerate() {
-            let (code, alpha, beta) = u.code();
-            constants.push((["POST0", "POST1"][i], f64::from(code)));
-            scalars[2 * i] = alpha;
-            scalars[2 * i + 1] = beta;
-        }
+        // `broadcast4` (four elements per invocation) when the innermost dim holds whole vec4s that
+        // each operand reads whole (stride 1) or splats (stride 0).
+        let quad = cshape[inner] % 4 == 0 && cs.iter().all(|s| s[inner] <= 1);
+        let (mut constants, scalars) = epilogue(op, post);
         let params = Params {
             n: n as u32,
             rank: cshape.len() as u32,
@@ -181,9 +229,7 @@ impl GpuArray {
             sb: pack(&cs[1]),
             sc: [0; MAX_DIMS],
         };
-        let entry = if same {
-            "same"
-        } else if quad {
+        let entry = if quad {
             constants.push(("A_VEC", f64::from(u8::from(cs[0][inner] == 1))));
             constants.push(("B_VEC", f64::from(u8::from(cs[1][inner] == 1))));
             "broadcast4"
@@ -196,7 +242,7 @@ impl GpuArray {
             &constants,
             &params,
             &[rw(1, &out.buf), ro(2, &self.buf), ro(3, &other.buf)],
-            groups(if same || quad { n.div_ceil(4) } else { n }),
+            groups(if quad { n.div_ceil(4) } else { n }),
         )?;
         Ok(out)
     }

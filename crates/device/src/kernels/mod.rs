@@ -3,13 +3,15 @@
 pub(crate) mod binary;
 mod conv;
 mod fill;
+pub(crate) mod fused;
 mod matmul;
 mod movement;
 mod optim;
 mod pool;
 pub(crate) mod random;
 mod reduce;
-mod unary;
+pub(crate) mod unary;
+mod wide;
 
 pub use binary::BinaryOp;
 pub use conv::Conv2dParams;
@@ -33,10 +35,11 @@ pub enum Kernel {
     Reduce,
     Movement,
     Optim,
+    Wide,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 12] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Fill,
@@ -48,6 +51,7 @@ impl Kernel {
         Kernel::Reduce,
         Kernel::Movement,
         Kernel::Optim,
+        Kernel::Wide,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,12 +67,13 @@ impl Kernel {
             Kernel::Reduce => "reduce",
             Kernel::Movement => "movement",
             Kernel::Optim => "optim",
+            Kernel::Wide => "wide",
         }
     }
 
     pub fn source(self) -> &'static str {
         match self {
-            // The element-wise op tables are shared by the two families (see elementwise.wgsl).
+            // The element-wise op tables are shared by the three families (see elementwise.wgsl).
             Kernel::Unary => concat!(
                 include_str!("../../../../shaders/elementwise.wgsl"),
                 include_str!("../../../../shaders/unary.wgsl")
@@ -76,6 +81,10 @@ impl Kernel {
             Kernel::Binary => concat!(
                 include_str!("../../../../shaders/elementwise.wgsl"),
                 include_str!("../../../../shaders/binary.wgsl")
+            ),
+            Kernel::Wide => concat!(
+                include_str!("../../../../shaders/elementwise.wgsl"),
+                include_str!("../../../../shaders/wide.wgsl")
             ),
             Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
             Kernel::Random => include_str!("../../../../shaders/random.wgsl"),
@@ -89,6 +98,11 @@ impl Kernel {
         }
     }
 }
+
+/// The element-wise op tables (`shaders/elementwise.wgsl`) and the wide storage kernels with their
+/// word helpers (`shaders/wide.wgsl`), for the generated kernels of `fused`.
+pub(crate) const ELEMENTWISE: &str = include_str!("../../../../shaders/elementwise.wgsl");
+pub(crate) const WIDE: &str = include_str!("../../../../shaders/wide.wgsl");
 
 /// Invocations per workgroup of the 1-D kernels (`@workgroup_size(256)` in their WGSL).
 pub(crate) const WG: u64 = 256;

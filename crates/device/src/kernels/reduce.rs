@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Kernel, groups};
+use super::{Kernel, groups, wide};
 use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
@@ -90,6 +90,9 @@ impl GpuArray {
         // Sums of contiguous rows read four elements per load (a function of the shape only, so
         // still deterministic).
         let rows4 = code == 0 && inner == 1 && len % 4 == 0 && chunk.is_multiple_of(4);
+        if rows4 && wide::sum_rows(&self.dev, &self.buf, &out.buf, (outer, len, chunk), &p)? {
+            return Ok(out);
+        }
         self.dev.dispatch(
             Kernel::Reduce,
             if rows4 { "sum_rows4" } else { "reduce" },

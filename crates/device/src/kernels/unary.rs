@@ -2,10 +2,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Kernel, groups};
+use super::{Kernel, groups, wide};
 use crate::array::{DType, GpuArray};
-use crate::context::{ro, rw};
+use crate::context::{Device, ro, rw};
 use crate::error::Result;
+use crate::pool::PooledBuffer;
 
 /// Element-wise unary ops. Scalar variants carry their scalar.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,6 +47,29 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Whether the op reads its scalars (alpha, beta).
+    pub(crate) fn has_scalars(self) -> bool {
+        use UnaryOp::*;
+        matches!(
+            self,
+            LeakyRelu(_)
+                | Elu(_)
+                | AddScalar(_)
+                | MulScalar(_)
+                | PowScalar(_)
+                | MaxScalar(_)
+                | MinScalar(_)
+                | Clamp(..)
+                | GtScalar(_)
+                | GeScalar(_)
+                | LtScalar(_)
+                | LeScalar(_)
+                | EqScalar(_)
+                | NeScalar(_)
+                | ScalarPow(_)
+        )
+    }
+
     /// (OP code in the WGSL switch, alpha, beta)
     pub(crate) fn code(self) -> (u32, f32, f32) {
         use UnaryOp::*;
@@ -94,28 +118,47 @@ struct Params {
     _pad: u32,
 }
 
+/// Records y = op(x) over the first `n` elements of two buffers: the wide kernel where it fits,
+/// else `main4`. The path of a lone unary op, fused or not.
+pub(crate) fn record(
+    dev: &Device,
+    x: &PooledBuffer,
+    y: &PooledBuffer,
+    n: usize,
+    op: UnaryOp,
+) -> Result<()> {
+    let (code, alpha, beta) = op.code();
+    let constants = [("OP", f64::from(code))];
+    if wide::unary(dev, x, y, n, &constants, [alpha, beta, 0.0, 0.0])? {
+        return Ok(());
+    }
+    let params = Params {
+        n: n as u32,
+        alpha,
+        beta,
+        _pad: 0,
+    };
+    // Four elements per invocation (vec4 loads): a quarter of the workgroups.
+    dev.dispatch(
+        Kernel::Unary,
+        "main4",
+        &constants,
+        &params,
+        &[rw(1, y), ro(2, x)],
+        groups(n.div_ceil(4)),
+    )
+}
+
 impl GpuArray {
-    /// y = op(x), element-wise. x, y: any shape.
+    /// y = op(x), element-wise. x, y: any shape. Joins the device's pending fused program when
+    /// fusion is on (see `Device::set_fusion`).
     pub fn unary(&self, op: UnaryOp) -> Result<GpuArray> {
         self.expect_dtype("unary", DType::F32)?;
         let out = GpuArray::uninit(&self.dev, "unary", &self.shape, DType::F32)?;
-        let (code, alpha, beta) = op.code();
         let n = self.numel();
-        let params = Params {
-            n: n as u32,
-            alpha,
-            beta,
-            _pad: 0,
-        };
-        // Four elements per invocation (vec4 loads): a quarter of the workgroups.
-        self.dev.dispatch(
-            Kernel::Unary,
-            "main4",
-            &[("OP", f64::from(code))],
-            &params,
-            &[rw(1, &out.buf), ro(2, &self.buf)],
-            groups(n.div_ceil(4)),
-        )?;
+        if !self.dev.fuse_unary(&self.buf, &out.buf, n, op)? {
+            record(&self.dev, &self.buf, &out.buf, n, op)?;
+        }
         Ok(out)
     }
 }

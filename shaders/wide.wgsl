@@ -1,0 +1,163 @@
+// Wide storage access: element-wise ops and row sums that move eight f32 per storage access, the
+// buffers seen as array<vec4<u64>> ("words" of 32 bytes). Meant for CPU adapters (lavapipe), whose
+// storage loads and stores cost a loop over the SIMD lanes per access whatever its width: a vec4<f32>
+// access moves 16 bytes per lane-iteration, a vec4<u64> one 32 (measured: a 4M-element multiply goes
+// from 4.0-5.0 to 2.5 ms). Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries
+// only where the device has it, and each entry does exactly what its vec4 twin in unary.wgsl,
+// binary.wgsl or reduce.wgsl does, in the same order, so results are the same bits.
+// The element-wise op tables come from elementwise.wgsl (see Kernel::source).
+
+// unary8 and binary8
+struct EwParams {
+    n: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+    // unary8: (alpha, beta) of OP; binary8: scalars of the fused epilogue (a0, b0, a1, b1)
+    s: vec4<f32>,
+}
+
+// sum_rows8: the layout of reduce.wgsl's Params
+struct ReduceParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    chunk: u32,
+    nchunk: u32,
+    scale: f32,
+    total: u32,
+    _p0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> p: EwParams;
+@group(0) @binding(0) var<storage, read> rp: ReduceParams;
+@group(0) @binding(1) var<storage, read_write> y8: array<vec4<u64>>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> a8: array<vec4<u64>>;
+@group(0) @binding(3) var<storage, read> b8: array<vec4<u64>>;
+
+override OP: u32 = 0u;
+const NO_OP: u32 = 255u;
+override POST0: u32 = NO_OP;
+override POST1: u32 = NO_OP;
+
+// The first four f32 of a word and the last four (little-endian: f32 2k is the low half of u64 k).
+fn split(v: u64) -> vec2<f32> {
+    return bitcast<vec2<f32>>(vec2<u32>(u32(v & 0xfffffffflu), u32(v >> 32u)));
+}
+
+fn lo(w: vec4<u64>) -> vec4<f32> {
+    return vec4<f32>(split(w.x), split(w.y));
+}
+
+fn hi(w: vec4<u64>) -> vec4<f32> {
+    return vec4<f32>(split(w.z), split(w.w));
+}
+
+fn join(a: f32, b: f32) -> u64 {
+    return u64(bitcast<u32>(a)) | (u64(bitcast<u32>(b)) << 32u);
+}
+
+fn word(l: vec4<f32>, h: vec4<f32>) -> vec4<u64> {
+    return vec4<u64>(join(l.x, l.y), join(l.z, l.w), join(h.x, h.y), join(h.z, h.w));
+}
+
+fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
+}
+
+fn un4(v: vec4<f32>, a: f32, b: f32) -> vec4<f32> {
+    return vec4<f32>(unary_op(OP, v.x, a, b), unary_op(OP, v.y, a, b), unary_op(OP, v.z, a, b), unary_op(OP, v.w, a, b));
+}
+
+// binary.wgsl's apply: OP, then the fused POST0 and POST1.
+fn bin(u: f32, v: f32, s: vec4<f32>) -> f32 {
+    var r = binary_op(OP, u, v);
+    if (POST0 != NO_OP) {
+        r = unary_op(POST0, r, s.x, s.y);
+    }
+    if (POST1 != NO_OP) {
+        r = unary_op(POST1, r, s.z, s.w);
+    }
+    return r;
+}
+
+fn bin4(u: vec4<f32>, v: vec4<f32>, s: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(bin(u.x, v.x, s), bin(u.y, v.y, s), bin(u.z, v.z, s), bin(u.w, v.w, s));
+}
+
+// x (a8), y: [n] seen as [ceil(n / 8)] words; y = OP(x; alpha, beta). Lanes past n compute garbage
+// into the buffers' padding, which nothing reads.
+@compute @workgroup_size(256)
+fn unary8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i * 8u >= p.n) {
+        return;
+    }
+    let w = a8[i];
+    let s = p.s;
+    y8[i] = word(un4(lo(w), s.x, s.y), un4(hi(w), s.x, s.y));
+}
+
+// a, b, y: [n], one shape, seen as [ceil(n / 8)] words; y = POST1(POST0(OP(a, b))).
+@compute @workgroup_size(256)
+fn binary8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i * 8u >= p.n) {
+        return;
+    }
+    let u = a8[i];
+    let v = b8[i];
+    let s = p.s;
+    y8[i] = word(bin4(lo(u), lo(v), s), bin4(hi(u), hi(v), s));
+}
+
+// x (a8): [outer, len] -> y: [outer, nchunk], sums of chunks of rp.chunk (len and chunk multiples
+// of 8). reduce.wgsl's sum_rows4 with two vec4 per load: the same four accumulators fed with the
+// same vec4s in the same order.
+@compute @workgroup_size(256)
+fn sum_rows8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= rp.total) {
+        return;
+    }
+    let c = t % rp.nchunk;
+    let o = t / rp.nchunk;
+    let j0 = c * rp.chunk;
+    let j1 = min(rp.len, j0 + rp.chunk);
+    let base = (o * rp.len + j0) / 8u;
+    let count = (j1 - j0) / 4u;   // vec4s
+    var a0 = vec4<f32>();
+    var a1 = vec4<f32>();
+    var a2 = vec4<f32>();
+    var a3 = vec4<f32>();
+    var j = 0u;
+    for (; j + 4u <= count; j += 4u) {
+        let w0 = a8[base + j / 2u];
+        let w1 = a8[base + j / 2u + 1u];
+        a0 += lo(w0);
+        a1 += hi(w0);
+        a2 += lo(w1);
+        a3 += hi(w1);
+    }
+    // The rest (count % 4 vec4s, an even number) all go to a0, as in sum_rows4.
+    for (; j < count; j += 2u) {
+        let w = a8[base + j / 2u];
+        a0 += lo(w);
+        a0 += hi(w);
+    }
+    let acc = (a0 + a1) + (a2 + a3);
+    y[t] = ((acc.x + acc.y) + (acc.z + acc.w)) * rp.scale;
+}
