@@ -16,6 +16,16 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
+// The same parameters read as vec4s, four values per storage access (`broadcast4`).
+struct ParamsV {
+    head: vec4<u32>,   // n, rank
+    post: vec4<f32>,
+    shape: array<vec4<u32>, 2>,
+    sa: array<vec4<u32>, 2>,
+    sb: array<vec4<u32>, 2>,
+    sc: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<storage, read> pv: ParamsV;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -26,9 +36,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 
 override OP: u32 = 0u;
-// For broadcast4: whether a (b) is read as vec4s (innermost stride 1) or splat (stride 0).
+// For broadcast4: whether a (b) is read as vec4s (innermost stride 1) or splat (stride 0), and the
+// rank (p.rank), so the index loop unrolls over registers.
 override A_VEC: bool = false;
 override B_VEC: bool = false;
+override RANK: u32 = 1u;
 
 // The fused epilogue: up to two unary ops applied to each result (POST0 then POST1, UnaryOp
 // codes; NO_OP skips), with their scalars in s = p.post (a0, b0, a1, b1): relu(a * b + 1) is one
@@ -104,17 +116,23 @@ fn broadcast4(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i * 4u >= p.n) {
+    if (i * 4u >= pv.head.x) {
         return;
     }
+    // Dims 0-3 and 4-7 of the shape and strides, loaded once each.
+    let sh = array<vec4<u32>, 2>(pv.shape[0], select(vec4<u32>(), pv.shape[1], RANK > 4u));
+    let sa = array<vec4<u32>, 2>(pv.sa[0], select(vec4<u32>(), pv.sa[1], RANK > 4u));
+    let sb = array<vec4<u32>, 2>(pv.sb[0], select(vec4<u32>(), pv.sb[1], RANK > 4u));
     var rem = i * 4u;
     var ia = 0u;
     var ib = 0u;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let k = rem % p.shape[d];
-        rem = rem / p.shape[d];
-        ia += k * p.sa[d];
-        ib += k * p.sb[d];
+    for (var d = i32(RANK) - 1; d >= 0; d--) {
+        let q = u32(d) / 4u;
+        let r = u32(d) % 4u;
+        let k = rem % sh[q][r];
+        rem = rem / sh[q][r];
+        ia += k * sa[q][r];
+        ib += k * sb[q][r];
     }
     var u: vec4<f32>;
     if (A_VEC) {
@@ -128,7 +146,7 @@ fn broadcast4(
     } else {
         v = vec4<f32>(b4[ib / 4u][ib % 4u]);
     }
-    let s = p.post;
+    let s = pv.post;
     y4[i] = vec4<f32>(apply(u.x, v.x, s), apply(u.y, v.y, s), apply(u.z, v.z, s), apply(u.w, v.w, s));
 }
 

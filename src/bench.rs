@@ -297,7 +297,13 @@ impl Bench<'_> {
         }
         if self.wants("sum_4M_vec4") {
             let ms = self.time(10, || Ok(a.reduce_all(ReduceOp::Sum).map(drop)?))?;
-            self.push("sum_4M_vec4", 4.0 * n / (ms * 1e6), "GB/s", ms, Some(memcpy));
+            self.push(
+                "sum_4M_vec4",
+                4.0 * n / (ms * 1e6),
+                "GB/s",
+                ms,
+                Some(memcpy),
+            );
         }
         Ok(())
     }

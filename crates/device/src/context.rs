@@ -807,7 +807,14 @@ impl Device {
         let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
         let (pipeline, bgl) = self.pipeline(kernel, entry, constants, &layout_key)?;
         let name = || format!("{}/{entry}", kernel.name());
-        self.run(name, &pipeline, &bgl, grid, bytemuck::bytes_of(params), bindings)
+        self.run(
+            name,
+            &pipeline,
+            &bgl,
+            grid,
+            bytemuck::bytes_of(params),
+            bindings,
+        )
     }
 
     /// Records one dispatch of a generated kernel (entry point `fused`, see `kernels::fused`).
@@ -943,7 +950,9 @@ impl Device {
         op: BinaryOp,
         post: &[UnaryOp],
     ) -> Result<bool> {
-        self.fuse(n, &[a, b], 1 + post.len(), |p| p.binary((a, b, y), op, post))
+        self.fuse(n, &[a, b], 1 + post.len(), |p| {
+            p.binary((a, b, y), op, post)
+        })
     }
 
     /// Records one dispatch of `pipeline` into the open compute pass.

@@ -75,7 +75,9 @@ fn a_chain_fuses_into_few_dispatches_with_the_same_values() {
         check_bits("1,000 increments", &down(&t)?, &[1000.25f32; 13])?;
         let dispatches = dev.dispatch_count() - before;
         if dispatches > 1000 / 32 {
-            return fail(format!("1,000 fused increments took {dispatches} dispatches"));
+            return fail(format!(
+                "1,000 fused increments took {dispatches} dispatches"
+            ));
         }
         Ok(())
     });
@@ -132,7 +134,9 @@ fn fused_work_keeps_its_order_with_other_work() {
         let small = up(dev, &[1.0f32, 2.0, 3.0], &[3])?;
         let p = gx.unary(UnaryOp::Neg)?;
         let q = small.unary(UnaryOp::Square)?;
-        let bcast = q.reshape(&[3, 1])?.binary(BinaryOp::Add, &small.reshape(&[1, 3])?)?;
+        let bcast = q
+            .reshape(&[3, 1])?
+            .binary(BinaryOp::Add, &small.reshape(&[1, 3])?)?;
         check_bits("other size", &down(&q)?, &[1.0, 4.0, 9.0])?;
         check_bits(
             "broadcast",

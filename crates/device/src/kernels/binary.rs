@@ -202,7 +202,10 @@ impl GpuArray {
         let out = GpuArray::uninit(&self.dev, "binary", &shape, DType::F32)?;
         let n = out.numel();
         if self.shape == shape && other.shape == shape {
-            if !self.dev.fuse_binary(&self.buf, &other.buf, &out.buf, n, op, post)? {
+            if !self
+                .dev
+                .fuse_binary(&self.buf, &other.buf, &out.buf, n, op, post)?
+            {
                 record_same(&self.dev, &self.buf, &other.buf, &out.buf, n, op, post)?;
             }
             return Ok(out);
@@ -232,6 +235,7 @@ impl GpuArray {
         let entry = if quad {
             constants.push(("A_VEC", f64::from(u8::from(cs[0][inner] == 1))));
             constants.push(("B_VEC", f64::from(u8::from(cs[1][inner] == 1))));
+            constants.push(("RANK", cshape.len() as f64));
             "broadcast4"
         } else {
             "broadcast"

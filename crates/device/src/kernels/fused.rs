@@ -44,8 +44,16 @@ enum Arg {
 #[derive(Clone, Copy, Debug)]
 enum Op {
     /// A unary op; `scalar` indexes its (alpha, beta) in `Program::scalars` when it has any.
-    Unary { code: u32, x: Arg, scalar: Option<usize> },
-    Binary { code: u32, a: Arg, b: Arg },
+    Unary {
+        code: u32,
+        x: Arg,
+        scalar: Option<usize>,
+    },
+    Binary {
+        code: u32,
+        a: Arg,
+        b: Arg,
+    },
 }
 
 /// The pending element-wise work of a device: steps over `n` elements each.
@@ -174,8 +182,10 @@ impl Program {
             j = self.push_unary(u, Arg::Step(j));
         }
         self.outputs[j] = Some(Arc::downgrade(y));
-        self.origin
-            .push(Origin::Binary(op, [post.first().copied(), post.get(1).copied()]));
+        self.origin.push(Origin::Binary(
+            op,
+            [post.first().copied(), post.get(1).copied()],
+        ));
     }
 }
 
