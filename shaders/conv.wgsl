@@ -36,6 +36,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> in0: array<f32>;
+// col seen as vec4, for im2col4.
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<f32>>;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
@@ -77,6 +79,49 @@ fn im2col(
     if (cl == CG - 1u) {
         for (var r = CG * KH * KW; r < KP; r++) {
             out[(bg * KP + r) * np + pix] = 0.0;
+        }
+    }
+}
+
+// im2col with four neighbouring output pixels per invocation, for P a multiple of 4: each of the
+// KH KW rows gets one vec4 store instead of four stores. in0 = x [N, C_in, H, W] -> out4 = col
+// [N, G, KP, P / 4] of vec4.
+@compute @workgroup_size(256)
+fn im2col4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    let np = OH * OW;
+    let nq = np / 4u;
+    if (i >= p.n * C_IN * nq) {
+        return;
+    }
+    let pix0 = (i % nq) * 4u;
+    let bc = i / nq;
+    let cl = bc % CG;
+    let bg = bc / CG;
+    let pix = vec4<u32>(pix0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let oy = vec4<i32>(pix / OW);
+    let ox = vec4<i32>(pix % OW);
+    let row0 = bg * KP + cl * KH * KW;
+    let base = i32(bc * H * W);
+    for (var ky = 0u; ky < KH; ky++) {
+        let iy = oy * i32(SH) + i32(ky * DH) - i32(PH);
+        let y_in = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(i32(H)));
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = ox * i32(SW) + i32(kx * DW) - i32(PW);
+            let inside = y_in & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(W)));
+            // Reads at index 0 stand in for the padding, and are replaced by zeros.
+            let at = vec4<u32>(select(vec4<i32>(0), vec4<i32>(base) + iy * i32(W) + ix, inside));
+            let v = vec4<f32>(in0[at.x], in0[at.y], in0[at.z], in0[at.w]);
+            out4[((row0 + ky * KW + kx) * np + pix0) / 4u] = select(vec4<f32>(), v, inside);
+        }
+    }
+    if (cl == CG - 1u) {
+        for (var r = CG * KH * KW; r < KP; r++) {
+            out4[((bg * KP + r) * np + pix0) / 4u] = vec4<f32>();
         }
     }
 }

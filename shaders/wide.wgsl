@@ -5,7 +5,8 @@
 // from 4.0-5.0 to 2.5 ms). Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries
 // only where the device has it, and each entry does exactly what its vec4 twin in unary.wgsl,
 // binary.wgsl or reduce.wgsl does, in the same order, so results are the same bits.
-// The element-wise op tables come from elementwise.wgsl (see Kernel::source).
+// The element-wise op tables come from elementwise.wgsl, the word helpers from words.wgsl (see
+// Kernel::source).
 
 // unary8 and binary8
 struct EwParams {
@@ -40,27 +41,6 @@ override OP: u32 = 0u;
 const NO_OP: u32 = 255u;
 override POST0: u32 = NO_OP;
 override POST1: u32 = NO_OP;
-
-// The first four f32 of a word and the last four (little-endian: f32 2k is the low half of u64 k).
-fn split(v: u64) -> vec2<f32> {
-    return bitcast<vec2<f32>>(vec2<u32>(u32(v & 0xfffffffflu), u32(v >> 32u)));
-}
-
-fn lo(w: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(split(w.x), split(w.y));
-}
-
-fn hi(w: vec4<u64>) -> vec4<f32> {
-    return vec4<f32>(split(w.z), split(w.w));
-}
-
-fn join(a: f32, b: f32) -> u64 {
-    return u64(bitcast<u32>(a)) | (u64(bitcast<u32>(b)) << 32u);
-}
-
-fn word(l: vec4<f32>, h: vec4<f32>) -> vec4<u64> {
-    return vec4<u64>(join(l.x, l.y), join(l.z, l.w), join(h.x, h.y), join(h.z, h.w));
-}
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;

@@ -939,6 +939,9 @@ fn conv2d_forward_and_backward() {
         // where the adapter has the vec4 subgroup matmul, as in the CNN's layers.
         ([2, 1, 8, 8], [4, 1, 3, 3], cp((1, 1), (1, 1), (1, 1), 1)),
         ([3, 2, 6, 6], [8, 2, 3, 3], cp((1, 1), (1, 1), (1, 1), 1)),
+        // P a multiple of 4 (im2col4, four pixels per invocation) with OW not one: a group of four
+        // spans two rows; dilation 2 and padding 2.
+        ([1, 2, 10, 10], [3, 2, 3, 3], cp((1, 1), (2, 2), (2, 2), 1)),
     ];
     on_each_device("conv2d_forward_and_backward", |dev| {
         let mut r = rng(51);

@@ -458,7 +458,7 @@ fn row_sums_in_kernel_order(x: &[f32], outer: usize, len: usize, scale: f32) -> 
         for o in 0..outer {
             for c in 0..nchunk {
                 let row = &x[o * len + c * chunk..o * len + len.min((c + 1) * chunk)];
-                if len % 4 != 0 || chunk % 4 != 0 {
+                if !len.is_multiple_of(4) || !chunk.is_multiple_of(4) {
                     // `reduce`: one accumulator from 0.
                     out.push(row.iter().fold(0f32, |a, &v| a + v) * scale);
                     continue;

@@ -180,7 +180,13 @@ impl Plan {
             &[self.n, self.g, self.kp, self.pixels()],
             DType::F32,
         )?;
-        self.run("im2col", x, &col)?;
+        // Four output pixels per invocation where they come in whole vec4s.
+        let entry = if self.pixels().is_multiple_of(4) {
+            "im2col4"
+        } else {
+            "im2col"
+        };
+        self.run(entry, x, &col)?;
         Ok(col)
     }
 
@@ -191,12 +197,13 @@ impl Plan {
         Ok(dx)
     }
 
-    /// One invocation per element of x (col2im) or per (sample, channel, output pixel) (im2col).
+    /// One invocation per element of x (col2im), per (sample, channel, output pixel) (im2col),
+    /// or per four such pixels (im2col4).
     fn run(&self, entry: &'static str, input: &GpuArray, out: &GpuArray) -> Result<()> {
-        let per_channel = if entry == "im2col" {
-            self.pixels()
-        } else {
-            self.h * self.w
+        let per_channel = match entry {
+            "im2col" => self.pixels(),
+            "im2col4" => self.pixels() / 4,
+            _ => self.h * self.w,
         };
         let params = Params {
             n: self.n as u32,

@@ -15,7 +15,7 @@
 //!
 //! A program of one step runs the family's own kernel (`unary.wgsl` / `binary.wgsl`, or
 //! `wide.wgsl`); longer ones are WGSL generated here from the op tables of `elementwise.wgsl`
-//! (and the word helpers of `wide.wgsl` where the device has wide storage access), compiled once
+//! (and the word helpers of `words.wgsl` where the device has wide storage access), compiled once
 //! per distinct sequence of ops and cached. Op codes are constants in the generated text, so each
 //! `unary_op` / `binary_op` switch folds to its case; scalars and the element count come in the
 //! parameters, so a program compiles once whatever its values and sizes.
@@ -292,7 +292,7 @@ fn generate(
 ) -> String {
     let mut s = String::from(super::ELEMENTWISE);
     if wide {
-        s.push_str(super::WIDE);
+        s.push_str(super::WORDS);
     }
     let elem = if wide { "vec4<u64>" } else { "vec4<f32>" };
     let halves: &[&str] = if wide { &["l", "h"] } else { &[""] };

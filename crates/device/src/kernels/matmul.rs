@@ -20,7 +20,8 @@ pub enum Transpose {
 /// A variant of the kernel: the entry point for each operand layout (as stored, A and B: nn, nt,
 /// tn, tt), the tile of C one workgroup covers, and its sustained speed on lavapipe (2 cores,
 /// 1024^3), the weight the choice uses. `main_RxJ` (matmul.wgsl) reads any strides and runs
-/// everywhere; `sgRT` (matmul_subgroup.wgsl) needs 8-lane subgroups and vec4-aligned operands.
+/// everywhere; `sgRT` (matmul_subgroup.wgsl) needs 8-lane subgroups and vec4-aligned operands;
+/// `wsgRT` (matmul_wide.wgsl) also wide storage access, A as stored and K a multiple of 8.
 struct Variant {
     name: &'static str,
     kernel: Kernel,
@@ -55,22 +56,42 @@ impl Variant {
         }
     }
 
+    /// A word-loading variant: entry points for A as stored only (nn, nt).
+    const fn wide(
+        name: &'static str,
+        entries: [&'static str; 2],
+        tile: (usize, usize),
+        gflops: f64,
+    ) -> Self {
+        Self {
+            name,
+            kernel: Kernel::MatmulWide,
+            entries: [entries[0], entries[1], "", ""],
+            tile,
+            gflops,
+        }
+    }
+
     fn entry(&self, ta: Transpose, tb: Transpose) -> &'static str {
         self.entries[2 * usize::from(ta == Transpose::Yes) + usize::from(tb == Transpose::Yes)]
     }
 
-    /// Whether this variant can run op(a) [.., m, k] @ op(b) [.., k, n] on a device whose
-    /// subgroups have `subgroup` lanes (None: no subgroup ops).
-    fn fits(&self, subgroup: Option<u32>, ta: Transpose, (m, k, n): (usize, usize, usize)) -> bool {
-        self.kernel == Kernel::Matmul
-            || (subgroup == Some(8)
-                && k % 4 == 0
-                && n % 4 == 0
-                && (ta == Transpose::No || m % 4 == 0))
+    /// Whether this variant can run op(a) [.., m, k] @ op(b) [.., k, n] on `dev`.
+    fn fits(&self, dev: &crate::Device, ta: Transpose, (m, k, n): (usize, usize, usize)) -> bool {
+        let sg8 = dev.info().subgroup_size == Some(8);
+        match self.kernel {
+            Kernel::MatmulSubgroup => {
+                sg8 && k % 4 == 0 && n % 4 == 0 && (ta == Transpose::No || m % 4 == 0)
+            }
+            Kernel::MatmulWide => {
+                sg8 && dev.wide_storage() && k % 8 == 0 && n % 4 == 0 && ta == Transpose::No
+            }
+            _ => true,
+        }
     }
 }
 
-const VARIANTS: [Variant; 8] = [
+const VARIANTS: [Variant; 12] = [
     Variant::strided("main_8x8", 8, 8, 13.0),
     Variant::strided("main_16x16", 16, 16, 23.0),
     Variant::strided("main_16x32", 16, 32, 29.0),
@@ -105,6 +126,13 @@ const VARIANTS: [Variant; 8] = [
         (64, 256),
         60.0,
     ),
+    // Against their subgroup twins at 1024^3 these measured 1.0-1.36x as fast in one process and
+    // 0.75-1.05x in others on the same machine, so without a measured choice (`wgrad bench
+    // --tune`) they rank just below the twins.
+    Variant::wide("wsg16", ["sg16_nn", "sg16_nt"], (64, 64), 38.0),
+    Variant::wide("wsg32", ["sg32_nn", "sg32_nt"], (128, 64), 52.0),
+    Variant::wide("wsg64", ["sg64_nn", "sg64_nt"], (256, 64), 65.0),
+    Variant::wide("wsg64w", ["sg64w_nn", "sg64w_nt"], (64, 256), 57.0),
 ];
 
 /// Picks among the variants that fit when no measured choice was recorded. GPUs get 8x8 (an 8x8
@@ -224,10 +252,9 @@ impl GpuArray {
     pub fn matmul_variants(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Vec<&'static str> {
         let (m, k, _, _) = operand_or_empty(&self.shape, ta);
         let (_, n, _, _) = operand_or_empty(&b.shape, tb);
-        let sg = self.dev.info().subgroup_size;
         VARIANTS
             .iter()
-            .filter(|v| v.fits(sg, ta, (m, k, n)))
+            .filter(|v| v.fits(&self.dev, ta, (m, k, n)))
             .map(|v| v.name)
             .collect()
     }
@@ -310,11 +337,7 @@ impl GpuArray {
         }
         let info = a.dev.info();
         let cpu = info.adapter.device_type == "Cpu";
-        let fitting = || {
-            VARIANTS
-                .iter()
-                .filter(|v| v.fits(info.subgroup_size, ta, (m, k, n)))
-        };
+        let fitting = || VARIANTS.iter().filter(|v| v.fits(&a.dev, ta, (m, k, n)));
         let tuned = || {
             let name = a
                 .dev
@@ -332,7 +355,7 @@ impl GpuArray {
         // always sums in the kernel where it can.
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
         let few_tiles = forced.is_none() && tiles_m * tiles_n < 4 * threads;
-        if sum && (v.kernel != Kernel::MatmulSubgroup || few_tiles) {
+        if sum && (v.kernel == Kernel::Matmul || few_tiles) {
             let per_sample = a.matmul_impl(b, ta, tb, Some(v), false)?;
             return per_sample.reshape(&[batch, m, n])?.reduce(
                 crate::kernels::ReduceOp::Sum,
@@ -376,14 +399,20 @@ mod tests {
     use crate::{Device, GpuArray};
 
     /// Every variant that fits, on shapes that leave partial tiles in both dims, with a broadcast
-    /// batch and each transpose, against an f64 reference. The second shape is vec4-aligned, so the
-    /// subgroup variants run too where the device has 8-lane subgroups (lavapipe does).
+    /// batch and each transpose, against an f64 reference. The second and third shapes are
+    /// vec4-aligned, so the subgroup variants run too where the device has 8-lane subgroups
+    /// (lavapipe does), and the third has K a multiple of 8 for the word-loading variants.
     /// Tolerance: K·2^-23·Σ|a·b| bounds f32 accumulation.
     #[test]
     fn every_variant_matches_the_cpu_reference() -> crate::Result<()> {
         let dev = Device::new()?;
-        let mut subgroup_runs = 0;
-        for (batch, m, k, n) in [(2, 133, 19, 270), (2, 132, 20, 268), (1, 1, 4, 4)] {
+        let (mut subgroup_runs, mut wide_runs) = (0, 0);
+        for (batch, m, k, n) in [
+            (2, 133, 19, 270),
+            (2, 132, 20, 268),
+            (2, 132, 24, 268),
+            (1, 1, 4, 4),
+        ] {
             // Logical operands: op(a) is [batch, m, k], op(b) is [k, n] (broadcast over the batch).
             let la = |bi: usize, r: usize, c: usize| {
                 (((bi * m + r) * k + c) * 37 % 101) as f32 / 25.0 - 2.0
@@ -423,8 +452,10 @@ mod tests {
                     let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
                     let fitting = a.matmul_variants(&b, ta, tb);
                     for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
-                        if v.kernel == Kernel::MatmulSubgroup {
-                            subgroup_runs += 1;
+                        match v.kernel {
+                            Kernel::MatmulSubgroup => subgroup_runs += 1,
+                            Kernel::MatmulWide => wide_runs += 1,
+                            _ => {}
                         }
                         let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
                         // The sum over the batch: in-kernel for the subgroup variants, a
@@ -475,9 +506,13 @@ mod tests {
             }
         }
         if dev.info().subgroup_size == Some(8) {
-            // 5 subgroup variants x (4 layouts of 132x20x268 + the 2 of 1x4x4 where A is not
-            // transposed: M = 1 is not a multiple of 4).
-            assert_eq!(subgroup_runs, 30);
+            // 5 subgroup variants x (4 layouts of 132x20x268 and of 132x24x268 + the 2 of 1x4x4
+            // where A is not transposed: M = 1 is not a multiple of 4).
+            assert_eq!(subgroup_runs, 50);
+            if dev.wide_storage() {
+                // 4 word-loading variants x the 2 layouts of 132x24x268 with A as stored.
+                assert_eq!(wide_runs, 8);
+            }
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ pub enum Kernel {
     Random,
     Matmul,
     MatmulSubgroup,
+    MatmulWide,
     Conv,
     Pool,
     Reduce,
@@ -39,13 +40,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Fill,
         Kernel::Random,
         Kernel::Matmul,
         Kernel::MatmulSubgroup,
+        Kernel::MatmulWide,
         Kernel::Conv,
         Kernel::Pool,
         Kernel::Reduce,
@@ -62,6 +64,7 @@ impl Kernel {
             Kernel::Random => "random",
             Kernel::Matmul => "matmul",
             Kernel::MatmulSubgroup => "matmul_subgroup",
+            Kernel::MatmulWide => "matmul_wide",
             Kernel::Conv => "conv",
             Kernel::Pool => "pool",
             Kernel::Reduce => "reduce",
@@ -84,12 +87,17 @@ impl Kernel {
             ),
             Kernel::Wide => concat!(
                 include_str!("../../../../shaders/elementwise.wgsl"),
+                include_str!("../../../../shaders/words.wgsl"),
                 include_str!("../../../../shaders/wide.wgsl")
             ),
             Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
             Kernel::Random => include_str!("../../../../shaders/random.wgsl"),
             Kernel::Matmul => include_str!("../../../../shaders/matmul.wgsl"),
             Kernel::MatmulSubgroup => include_str!("../../../../shaders/matmul_subgroup.wgsl"),
+            Kernel::MatmulWide => concat!(
+                include_str!("../../../../shaders/words.wgsl"),
+                include_str!("../../../../shaders/matmul_wide.wgsl")
+            ),
             Kernel::Conv => include_str!("../../../../shaders/conv.wgsl"),
             Kernel::Pool => include_str!("../../../../shaders/pool.wgsl"),
             Kernel::Reduce => include_str!("../../../../shaders/reduce.wgsl"),
@@ -99,10 +107,10 @@ impl Kernel {
     }
 }
 
-/// The element-wise op tables (`shaders/elementwise.wgsl`) and the wide storage kernels with their
-/// word helpers (`shaders/wide.wgsl`), for the generated kernels of `fused`.
+/// The element-wise op tables (`shaders/elementwise.wgsl`) and the word helpers
+/// (`shaders/words.wgsl`), for the generated kernels of `fused`.
 pub(crate) const ELEMENTWISE: &str = include_str!("../../../../shaders/elementwise.wgsl");
-pub(crate) const WIDE: &str = include_str!("../../../../shaders/wide.wgsl");
+pub(crate) const WORDS: &str = include_str!("../../../../shaders/words.wgsl");
 
 /// Invocations per workgroup of the 1-D kernels (`@workgroup_size(256)` in their WGSL).
 pub(crate) const WG: u64 = 256;
