@@ -13,14 +13,18 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
+// The first four fields as one vec4 (n, word, start bits, step bits): one storage access.
+@group(0) @binding(0) var<storage, read> head: vec4<u32>;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
+// y seen as vec4 (buffers are allocated in multiples of 16 bytes; lanes past n write the padding).
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// y: [n]
+// y: [n] as [ceil(n / 4)] vec4, four words per invocation
 @compute @workgroup_size(256)
 fn fill(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -28,12 +32,13 @@ fn fill(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i < p.n) {
-        y[i] = p.word;
+    let h = head;
+    if (i * 4u < h.x) {
+        y4[i] = vec4<u32>(h.y);
     }
 }
 
-// y: [n] f32, y[i] = start + i * step
+// y: [n] f32 as [ceil(n / 4)] vec4, y[j] = start + j * step
 @compute @workgroup_size(256)
 fn arange(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -41,8 +46,10 @@ fn arange(
     @builtin(local_invocation_index) li: u32,
 ) {
     let i = linear(wid, nwg, li);
-    if (i < p.n) {
-        y[i] = bitcast<u32>(p.start + f32(i) * p.step);
+    let h = head;
+    if (i * 4u < h.x) {
+        let j = vec4<f32>(vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u));
+        y4[i] = bitcast<vec4<u32>>(bitcast<f32>(h.z) + j * bitcast<f32>(h.w));
     }
 }
 

@@ -1139,10 +1139,13 @@ fn folded_dispatch_over_65535_workgroups() {
                 dev.max_binding_bytes()
             )));
         }
-        // arange through the fill kernel, then unary AddScalar: both folded. Below 2^24 every value
-        // is exact; above it host and kernel do the same two correctly rounded steps (i to f32,
-        // then + 0.5), so the comparison is exact everywhere.
+        // arange, then unary AddScalar (four or eight elements per invocation: not folded here),
+        // then `where`, one element per invocation: folded. Below 2^24 every value is exact; above
+        // it host and kernel do the same two correctly rounded steps (i to f32, then + 0.5), so
+        // the comparison is exact everywhere.
         let y = GpuArray::arange(dev, 0.0, 1.0, n)?.unary(UnaryOp::AddScalar(0.5))?;
+        let cond = GpuArray::full(dev, &[n], 1.0)?;
+        let y = cond.where_(&y, &GpuArray::zeros(dev, &[1])?)?;
         let got = down(&y)?;
         if got.len() != n {
             return fail(format!("got {} values, want {n}", got.len()));
@@ -1157,10 +1160,10 @@ fn folded_dispatch_over_65535_workgroups() {
                 return fail(format!("element {i}: got {}, want {want}", got[i]));
             }
         }
-        // Counting: no element was skipped or written twice, the total of a full fill is exact.
+        // Counting: no element was skipped or written twice, the total of a fill is exact.
         let ones = GpuArray::full(dev, &[n], 1.0)?;
         let count = ones.reduce_all(wgrad_device::ReduceOp::Sum)?;
-        check_bits("count of a folded fill", &down(&count)?, &[n as f32])?;
+        check_bits("count of a fill", &down(&count)?, &[n as f32])?;
         Ok(())
     });
 }

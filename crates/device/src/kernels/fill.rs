@@ -48,7 +48,7 @@ impl GpuArray {
             &[],
             &params,
             &[rw(1, &out.buf)],
-            groups(n),
+            groups(n.div_ceil(4)),
         )?;
         Ok(out)
     }
@@ -68,7 +68,7 @@ impl GpuArray {
             &[],
             &params,
             &[rw(1, &out.buf)],
-            groups(n),
+            groups(n.div_ceil(4)),
         )?;
         Ok(out)
     }

@@ -504,8 +504,9 @@ mod tests {
 
     /// Three steps of every rule on 1031 elements (four per invocation: a full workgroup and a
     /// partial one whose last vec4 runs past n, so the bounds guard is exercised) against the f64
-    /// reference. Each step's error is at most a few f32 roundings of values of size ~1 (Adam's m / sqrt(v) ratio is ~1 at these inputs), so
-    /// 1e-5 absolute is loose enough for every adapter and tight enough to catch a wrong formula.
+    /// reference. Each step's error is at most a few f32 roundings of values of size ~1 (Adam's
+    /// m / sqrt(v) ratio is ~1 at these inputs), so 1e-5 absolute is loose enough for every
+    /// adapter and tight enough to catch a wrong formula.
     #[test]
     fn optim_update_matches_the_cpu_reference() {
         let dev = Device::new().expect("device");
