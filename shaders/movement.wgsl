@@ -14,6 +14,17 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
+// The same parameters read as vec4s, four per storage access (`copy`).
+struct ParamsV {
+    head: vec4<u32>,   // n, rank, in_off, out_off
+    shape: array<vec4<u32>, 2>,
+    is: array<vec4<u32>, 2>,
+    os: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<storage, read> pv: ParamsV;
+
+// copy: p.rank, so the index loop unrolls over registers.
+override RANK: u32 = 1u;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
 @group(0) @binding(3) var<storage, read> idx: array<u32>;
@@ -31,17 +42,24 @@ fn copy(
     @builtin(local_invocation_index) li: u32,
 ) {
     let t = linear(wid, nwg, li);
-    if (t >= p.n) {
+    let head = pv.head;
+    if (t >= head.x) {
         return;
     }
+    // Dims 0-3 and 4-7 of the shape and strides, loaded once each.
+    let sh = array<vec4<u32>, 2>(pv.shape[0], select(vec4<u32>(), pv.shape[1], RANK > 4u));
+    let is = array<vec4<u32>, 2>(pv.is[0], select(vec4<u32>(), pv.is[1], RANK > 4u));
+    let os = array<vec4<u32>, 2>(pv.os[0], select(vec4<u32>(), pv.os[1], RANK > 4u));
     var rem = t;
-    var src = p.in_off;
-    var dst = p.out_off;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let k = rem % p.shape[d];
-        rem = rem / p.shape[d];
-        src += k * p.is[d];
-        dst += k * p.os[d];
+    var src = head.z;
+    var dst = head.w;
+    for (var d = i32(RANK) - 1; d >= 0; d--) {
+        let q = u32(d) / 4u;
+        let r = u32(d) % 4u;
+        let k = rem % sh[q][r];
+        rem = rem / sh[q][r];
+        src += k * is[q][r];
+        dst += k * os[q][r];
     }
     y[dst] = x[src];
 }

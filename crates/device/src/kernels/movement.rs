@@ -51,7 +51,7 @@ fn copy_into(dst: &GpuArray, src: &GpuArray, s: Strided<'_>) -> Result<()> {
     dst.dev.dispatch(
         Kernel::Movement,
         "copy",
-        &[],
+        &[("RANK", s.shape.len() as f64)],
         &p,
         &[rw(1, &dst.buf), ro(2, &src.buf)],
         groups(n),
