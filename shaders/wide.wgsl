@@ -1,10 +1,10 @@
 // Wide storage access: element-wise ops and row sums that move eight f32 per storage access, the
-// buffers seen as array<vec4<u64>> ("words" of 32 bytes). Meant for CPU adapters (lavapipe), whose
-// storage loads and stores cost a loop over the SIMD lanes per access whatever its width: a vec4<f32>
-// access moves 16 bytes per lane-iteration, a vec4<u64> one 32 (measured: a 4M-element multiply goes
-// from 4.0-5.0 to 2.5 ms). Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries
-// only where the device has it, and each entry does exactly what its vec4 twin in unary.wgsl,
-// binary.wgsl or reduce.wgsl does, in the same order, so results are the same bits.
+// buffers seen as array<vec4<u64>> ("words" of 32 bytes, see words.wgsl). Meant for CPU adapters
+// (lavapipe), whose storage loads and stores cost a loop over the SIMD lanes per access whatever its
+// width (wgrad bench, same run: c = a * b on 4M floats 3.7-4.1 ms here, 4.8-5.3 ms with vec4).
+// Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries only where the device has
+// it, and each entry does exactly what its vec4 twin in unary.wgsl, binary.wgsl or reduce.wgsl
+// does, in the same order, so results are the same bits.
 // The element-wise op tables come from elementwise.wgsl, the word helpers from words.wgsl (see
 // Kernel::source).
 
