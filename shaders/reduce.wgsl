@@ -16,9 +16,11 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+// The output seen as vec4, for `softmax_rows4`.
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> yi: array<u32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
-// The input seen as vec4, for `sum_rows4`.
+// The input seen as vec4, for `sum_rows4` and `softmax_rows4`.
 @group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 // Class labels (u32, checked < len by the launcher) and the upstream gradient (one element), for
 // the cross-entropy entries.
@@ -112,28 +114,68 @@ fn softmax(
     if (t >= p.total) {
         return;
     }
-    let i = t % p.inner;
-    let o = t / p.inner;
-    let base = o * p.len * p.inner + i;
+    // Parameters read once: the loops below would reload them around every store.
+    let len = p.len;
+    let inner = p.inner;
+    let i = t % inner;
+    let o = t / inner;
+    let base = o * len * inner + i;
     var m = x[base];
-    for (var j = 1u; j < p.len; j++) {
-        m = max(m, x[base + j * p.inner]);
+    for (var j = 1u; j < len; j++) {
+        m = max(m, x[base + j * inner]);
     }
     var s = 0.0;
-    for (var j = 0u; j < p.len; j++) {
-        s += exp(x[base + j * p.inner] - m);
+    for (var j = 0u; j < len; j++) {
+        s += exp(x[base + j * inner] - m);
     }
     if (OP == 0u) {
         let r = 1.0 / s;
-        for (var j = 0u; j < p.len; j++) {
-            let k = base + j * p.inner;
+        for (var j = 0u; j < len; j++) {
+            let k = base + j * inner;
             y[k] = exp(x[k] - m) * r;
         }
     } else {
         let ls = m + log(s);
-        for (var j = 0u; j < p.len; j++) {
-            let k = base + j * p.inner;
+        for (var j = 0u; j < len; j++) {
+            let k = base + j * inner;
             y[k] = x[k] - ls;
+        }
+    }
+}
+
+// x, y: [outer, len] with len a multiple of 4 (inner = 1), seen as vec4: `softmax` of each row with
+// a quarter of the storage accesses (the row max and sum taken over four lanes, then across them).
+@compute @workgroup_size(256)
+fn softmax_rows4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= p.total) {
+        return;
+    }
+    let len4 = p.len / 4u;
+    let base = t * len4;
+    var m4 = x4[base];
+    for (var j = 1u; j < len4; j++) {
+        m4 = max(m4, x4[base + j]);
+    }
+    let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+    var s4 = vec4<f32>();
+    for (var j = 0u; j < len4; j++) {
+        s4 += exp(x4[base + j] - m);
+    }
+    let s = (s4.x + s4.y) + (s4.z + s4.w);
+    if (OP == 0u) {
+        let r = 1.0 / s;
+        for (var j = 0u; j < len4; j++) {
+            y4[base + j] = exp(x4[base + j] - m) * r;
+        }
+    } else {
+        let ls = m + log(s);
+        for (var j = 0u; j < len4; j++) {
+            y4[base + j] = x4[base + j] - ls;
         }
     }
 }

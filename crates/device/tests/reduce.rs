@@ -222,6 +222,9 @@ fn softmax_log_softmax_logsumexp_inner_and_outer_axes() {
                 (vec![1, 300, 1], -3.0, 3.0),
                 (vec![2, 1, 3], -3.0, 3.0), // a length-1 axis
                 (vec![513, 3, 2], -5.0, 5.0),
+                // Rows of whole vec4s along the last axis (softmax_rows4), over several workgroups.
+                (vec![300, 12], 995.0, 1005.0),
+                (vec![5, 8], -3.0, 3.0),
             ];
             for (shape, lo, hi) in &cases {
                 let x = uniform(&mut r, numel(shape), *lo, *hi);
