@@ -7,13 +7,13 @@
 //! kernel, a readback, an upload), so the order of work on the queue is unchanged.
 //!
 //! A step's output buffer is held weakly: when the program is emitted, outputs whose arrays were
-//! all dropped are not written, and steps that only fed them are left out. A chain such as
-//! `x.exp()?.mul_scalar(2.0)?.relu()?` (intermediates dropped) becomes one kernel that reads `x`
-//! once and writes the result once, where the unfused chain pays a dispatch and a pass over
-//! memory per op. Weak handles also keep identity sound: a buffer's allocation outlives its
+//! all dropped are not written, and steps that only fed them are left out. A chain such as exp,
+//! then times 2, then ReLU (intermediates dropped) becomes one kernel that reads its input once
+//! and writes the result once, where the unfused chain pays a dispatch and a pass over memory per
+//! op. Weak handles also keep identity sound: a buffer's allocation outlives its
 //! `Weak`, so no new buffer can alias a step output while the program holds it.
 //!
-//! A program of one step runs the family's own kernel (`unary.wgsl` / `binary.wgsl`, or
+//! A program of one op runs the family's own kernel (`unary.wgsl` / `binary.wgsl`, or
 //! `wide.wgsl`); longer ones are WGSL generated here from the op tables of `elementwise.wgsl`
 //! (and the word helpers of `words.wgsl` where the device has wide storage access), compiled once
 //! per distinct sequence of ops and cached. Op codes are constants in the generated text, so each
