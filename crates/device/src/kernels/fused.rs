@@ -28,6 +28,9 @@ use crate::context::{Access, Binding, Device};
 use crate::error::Result;
 use crate::pool::PooledBuffer;
 
+/// Words of eight f32 per invocation in the wide kernels, as in wide.wgsl's element-wise entries
+/// (the index arithmetic and parameter loads paid once per two words).
+const PER_INVOCATION: usize = 2;
 /// Steps per program at most; a full program is emitted and a new one started.
 const MAX_STEPS: usize = 64;
 /// Storage bindings per program at most (inputs and live outputs), besides the parameters; lower
@@ -257,7 +260,7 @@ pub(crate) fn emit(dev: &Device, prog: Program) -> Result<()> {
             access: Access::Read,
         });
     }
-    let per = if wide { 8 } else { 4 };
+    let per = if wide { 8 * PER_INVOCATION } else { 4 };
     dev.dispatch_generated(&source, &bytes, &bindings, groups(prog.n.div_ceil(per)))
 }
 
@@ -332,10 +335,11 @@ fn generate(
          @compute @workgroup_size(256)\nfn fused(\n    @builtin(workgroup_id) wid: vec3<u32>,\n    \
          @builtin(num_workgroups) nwg: vec3<u32>,\n    \
          @builtin(local_invocation_index) li: u32,\n) {{\n    \
-         let i = (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;\n    \
+         let i = ((wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li) * {}u;\n    \
          if (i * {}u >= fp.n) {{\n        return;\n    }}\n",
         needed.iter().filter(|&&x| x).count(),
-        if wide { 8 } else { 4 },
+        if wide { "words of 8" } else { "4" },
+        if wide { PER_INVOCATION } else { 1 },
         if wide { 8 } else { 4 },
     );
     if !prog.scalars.is_empty() {
@@ -347,48 +351,65 @@ fn generate(
     let mut input_name = vec![usize::MAX; prog.inputs.len()];
     for (k, &(i, _)) in inputs.iter().enumerate() {
         input_name[i] = k;
-        if wide {
-            let _ = writeln!(
-                s,
-                "    let w{k} = fi{k}[i];\n    let x{k}l = lo(w{k});\n    let x{k}h = hi(w{k});"
-            );
-        } else {
-            let _ = writeln!(s, "    let x{k} = fi{k}[i];");
-        }
     }
     let name = |arg: Arg, h: &str| match arg {
         Arg::Input(i) => format!("x{}{h}", input_name[i]),
         Arg::Step(j) => format!("v{j}{h}"),
     };
-    for (j, step) in prog.steps.iter().enumerate() {
-        if !needed[j] {
-            continue;
+    // The loads, steps and stores of the element group at index `idx`.
+    let body = |idx: &str| {
+        let mut b = String::new();
+        for k in 0..inputs.len() {
+            if wide {
+                let _ = writeln!(
+                    b,
+                    "        let w{k} = fi{k}[{idx}];\n        let x{k}l = lo(w{k});\n        \
+                     let x{k}h = hi(w{k});"
+                );
+            } else {
+                let _ = writeln!(b, "        let x{k} = fi{k}[{idx}];");
+            }
         }
-        for h in halves {
-            let expr = match *step {
-                Op::Unary { code, x, scalar } => {
-                    let (a, b) = match scalar {
-                        Some(k) => (
-                            format!("s{}.{}", k / 4, ["x", "y", "z", "w"][k % 4]),
-                            format!("s{}.{}", (k + 1) / 4, ["x", "y", "z", "w"][(k + 1) % 4]),
-                        ),
-                        None => ("0.0".into(), "0.0".into()),
-                    };
-                    format!("fu({code}u, {}, {a}, {b})", name(x, h))
-                }
-                Op::Binary { code, a, b } => {
-                    format!("fb({code}u, {}, {})", name(a, h), name(b, h))
-                }
-            };
-            let _ = writeln!(s, "    let v{j}{h} = {expr};");
+        for (j, step) in prog.steps.iter().enumerate() {
+            if !needed[j] {
+                continue;
+            }
+            for h in halves {
+                let expr = match *step {
+                    Op::Unary { code, x, scalar } => {
+                        let (a, b) = match scalar {
+                            Some(k) => (
+                                format!("s{}.{}", k / 4, ["x", "y", "z", "w"][k % 4]),
+                                format!("s{}.{}", (k + 1) / 4, ["x", "y", "z", "w"][(k + 1) % 4]),
+                            ),
+                            None => ("0.0".into(), "0.0".into()),
+                        };
+                        format!("fu({code}u, {}, {a}, {b})", name(x, h))
+                    }
+                    Op::Binary { code, a, b } => {
+                        format!("fb({code}u, {}, {})", name(a, h), name(b, h))
+                    }
+                };
+                let _ = writeln!(b, "        let v{j}{h} = {expr};");
+            }
         }
-    }
-    for (k, &(j, _)) in live.iter().enumerate() {
-        if wide {
-            let _ = writeln!(s, "    fo{k}[i] = word(v{j}l, v{j}h);");
-        } else {
-            let _ = writeln!(s, "    fo{k}[i] = v{j};");
+        for (k, &(j, _)) in live.iter().enumerate() {
+            if wide {
+                let _ = writeln!(b, "        fo{k}[{idx}] = word(v{j}l, v{j}h);");
+            } else {
+                let _ = writeln!(b, "        fo{k}[{idx}] = v{j};");
+            }
         }
+        b
+    };
+    let _ = writeln!(s, "    {{\n{}    }}", body("i"));
+    if wide {
+        // The second word of this invocation (see PER_INVOCATION).
+        let _ = writeln!(
+            s,
+            "    if ((i + 1u) * 8u < fp.n) {{\n{}    }}",
+            body("i + 1u")
+        );
     }
     s.push_str("}\n");
     s

@@ -11,6 +11,8 @@ use crate::pool::PooledBuffer;
 
 /// f32 per word (one vec4<u64> access).
 const WORD: usize = 8;
+/// Words per invocation of unary8 and binary8.
+const WORDS_PER_INVOCATION: usize = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -52,7 +54,7 @@ pub(crate) fn unary(
         constants,
         &params,
         &[rw(1, out), ro(2, x)],
-        groups(n.div_ceil(WORD)),
+        groups(n.div_ceil(WORD * WORDS_PER_INVOCATION)),
     )?;
     Ok(true)
 }
@@ -82,7 +84,7 @@ pub(crate) fn binary(
         constants,
         &params,
         &[rw(1, out), ro(2, a), ro(3, b)],
-        groups(n.div_ceil(WORD)),
+        groups(n.div_ceil(WORD * WORDS_PER_INVOCATION)),
     )?;
     Ok(true)
 }
