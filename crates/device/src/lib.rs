@@ -1,6 +1,12 @@
 //! wgrad's device crate: the wgpu context, buffer pool, pipeline cache, and one launcher per WGSL
 //! kernel family in `shaders/`.
 //!
+//! Work is recorded, not run, when an op returns: dispatches go into one command encoder that is
+//! submitted when a result is read back (or the parameter arena fills). Element-wise ops go one
+//! step further: unary ops and binary ops on operands of one shape are gathered into a fused
+//! program that runs as one generated kernel before any other work (`Device::set_fusion`), and
+//! intermediate results that no array holds any more are never written.
+//!
 //! ```no_run
 //! use wgrad_device::{Device, GpuArray, BinaryOp};
 //! let dev = Device::new()?;
