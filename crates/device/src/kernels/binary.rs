@@ -180,7 +180,7 @@ impl GpuArray {
         self.binary_then(op, other, &[])
     }
 
-    /// y = post[1](post[0](op(a, b))): a binary op and up to two unary ops in one kernel, one pass
+    /// `y = post[1](post[0](op(a, b)))`: a binary op and up to two unary ops in one kernel, one pass
     /// over memory (e.g. `a.binary_then(Mul, &b, &[AddScalar(1.0), Relu])` for relu(a b + 1)).
     pub fn binary_then(
         &self,

@@ -73,7 +73,7 @@ impl GpuArray {
         Ok(out)
     }
 
-    /// labels: [m] u32 -> [m, classes] f32 with a 1 at each label.
+    /// labels: `[m]` u32 -> `[m, classes]` f32 with a 1 at each label.
     pub fn one_hot(&self, classes: usize) -> Result<GpuArray> {
         self.expect_dtype("one_hot", DType::U32)?;
         if self.shape.len() != 1 || classes == 0 {

@@ -191,8 +191,8 @@ impl GpuArray {
         Ok((self.shape[0], self.shape[1]))
     }
 
-    /// Softmax cross-entropy of each row: self = logits [N, C], labels [N] (u32) -> [N],
-    /// logsumexp(x_r) - x_r[label_r]. One kernel instead of log_softmax, gather and a subtraction.
+    /// Softmax cross-entropy of each row: self = logits `[N, C]`, labels `[N]` (u32) -> `[N]`,
+    /// `logsumexp(x_r) - x_r[label_r]`. One kernel instead of log_softmax, gather and a subtraction.
     pub fn cross_entropy_rows(&self, labels: &GpuArray) -> Result<GpuArray> {
         let (n, c) = self.check_xent("cross_entropy", labels)?;
         let out = GpuArray::uninit(&self.dev, "cross_entropy", &[n], DType::F32)?;
