@@ -828,6 +828,10 @@ fn matmul_shapes_transposes_and_batches() {
         (vec![], vec![1, 5], 3, 33, 2), // A shared, batch [1, 5]
         (vec![2, 1, 3], vec![1, 4, 1], 17, 5, 33),
         (vec![0], vec![1], 3, 3, 3), // empty batch
+        // Over a million multiply-adds with N (or M) not a multiple of 4: padded to the subgroup
+        // kernels where the adapter has them (a classifier layer), sliced back.
+        (vec![2], vec![], 64, 1000, 10),
+        (vec![], vec![], 10, 3136, 66),
     ];
     on_each_device("matmul_shapes_transposes_and_batches", |dev| {
         let mut r = rng(41);

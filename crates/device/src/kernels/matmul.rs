@@ -337,6 +337,11 @@ impl GpuArray {
         }
         let info = a.dev.info();
         let cpu = info.adapter.device_type == "Cpu";
+        if forced.is_none() {
+            if let Some(padded) = a.matmul_padded(b, ta, tb, (batch, m, k, n), sum)? {
+                return Ok(padded);
+            }
+        }
         let fitting = || VARIANTS.iter().filter(|v| v.fits(&a.dev, ta, (m, k, n)));
         let tuned = || {
             let name = a
@@ -390,6 +395,61 @@ impl GpuArray {
             (tasks_batch * tiles_m * tiles_n) as u64,
         )?;
         Ok(out)
+    }
+}
+
+/// Multiply-adds below which padding a product to the subgroup kernels' alignment does not pay:
+/// the pads and the slice cost three dispatches (about 0.1 ms on lavapipe).
+const PAD_MIN_MACS: usize = 1 << 20;
+
+impl GpuArray {
+    /// The product through the subgroup kernels where only N, or M with A transposed, stands in
+    /// their way by not being a multiple of 4 (a classifier's 10 outputs): the operand is padded
+    /// with zero columns (rows), and the product sliced back. None where this does not apply.
+    fn matmul_padded(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        (batch, m, k, n): (usize, usize, usize, usize),
+        sum: bool,
+    ) -> Result<Option<GpuArray>> {
+        let pad_n = !n.is_multiple_of(4);
+        let pad_m = ta == Transpose::Yes && !m.is_multiple_of(4);
+        if self.dev.info().subgroup_size != Some(8)
+            || !k.is_multiple_of(4)
+            || !(pad_n || pad_m)
+            || batch * m * k * n < PAD_MIN_MACS
+        {
+            return Ok(None);
+        }
+        // The stored dim to pad: B's N is its last dim as stored, or the one before when
+        // transposed; A's M (transposed) is its last.
+        let padded = |x: &GpuArray, dim: usize, to: usize| -> Result<GpuArray> {
+            let mut pads = vec![(0, 0); x.shape.len()];
+            pads[dim] = (0, to - x.shape[dim]);
+            x.pad(&pads, 0.0)
+        };
+        let (mp, np) = (m.next_multiple_of(4), n.next_multiple_of(4));
+        let a = if pad_m {
+            padded(self, self.shape.len() - 1, mp)?
+        } else {
+            self.clone()
+        };
+        let b = match (pad_n, tb) {
+            (false, _) => b.clone(),
+            (true, Transpose::No) => padded(b, b.shape.len() - 1, np)?,
+            (true, Transpose::Yes) => padded(b, b.shape.len() - 2, np)?,
+        };
+        let mut c = a.matmul_impl(&b, ta, tb, None, sum)?;
+        let rank = c.shape.len();
+        if pad_m {
+            c = c.narrow(rank - 2, 0, m)?;
+        }
+        if pad_n {
+            c = c.narrow(rank - 1, 0, n)?;
+        }
+        Ok(Some(c))
     }
 }
 
