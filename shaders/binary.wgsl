@@ -107,22 +107,38 @@ fn broadcast(
 
 // y: p.shape (rank p.rank, innermost dim a multiple of 4); a, b read at strides p.sa, p.sb whose
 // innermost entry is 1 (A_VEC / B_VEC: read as vec4) or 0 (one value for all four): four elements
-// per invocation, so the index arithmetic is paid once per four (e.g. a bias [1, C, 1] added to
-// [N, C, H W], after the launcher merged H and W).
+// per vec4, two vec4s per invocation (the parameter loads paid once per eight elements; e.g. a bias
+// [1, C, 1] added to [N, C, H W], after the launcher merged H and W).
 @compute @workgroup_size(256)
 fn broadcast4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let i = linear(wid, nwg, li);
-    if (i * 4u >= pv.head.x) {
+    let i = linear(wid, nwg, li) * 2u;
+    let n = pv.head.x;
+    if (i * 4u >= n) {
         return;
     }
-    // Dims 0-3 and 4-7 of the shape and strides, loaded once each.
+    // Dims 0-3 and 4-7 of the shape and strides, loaded once each, and used for two vec4s.
     let sh = array<vec4<u32>, 2>(pv.shape[0], select(vec4<u32>(), pv.shape[1], RANK > 4u));
     let sa = array<vec4<u32>, 2>(pv.sa[0], select(vec4<u32>(), pv.sa[1], RANK > 4u));
     let sb = array<vec4<u32>, 2>(pv.sb[0], select(vec4<u32>(), pv.sb[1], RANK > 4u));
+    let s = pv.post;
+    broadcast4_at(i, sh, sa, sb, s);
+    if ((i + 1u) * 4u < n) {
+        broadcast4_at(i + 1u, sh, sa, sb, s);
+    }
+}
+
+// broadcast4's output vec4 i.
+fn broadcast4_at(
+    i: u32,
+    sh: array<vec4<u32>, 2>,
+    sa: array<vec4<u32>, 2>,
+    sb: array<vec4<u32>, 2>,
+    s: vec4<f32>,
+) {
     var rem = i * 4u;
     var ia = 0u;
     var ib = 0u;
@@ -146,7 +162,6 @@ fn broadcast4(
     } else {
         v = vec4<f32>(b4[ib / 4u][ib % 4u]);
     }
-    let s = pv.post;
     y4[i] = vec4<f32>(apply(u.x, v.x, s), apply(u.y, v.y, s), apply(u.z, v.z, s), apply(u.w, v.w, s));
 }
 

@@ -246,7 +246,7 @@ impl GpuArray {
             &constants,
             &params,
             &[rw(1, &out.buf), ro(2, &self.buf), ro(3, &other.buf)],
-            groups(if quad { n.div_ceil(4) } else { n }),
+            groups(if quad { n.div_ceil(8) } else { n }),
         )?;
         Ok(out)
     }
