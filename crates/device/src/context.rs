@@ -104,7 +104,7 @@ struct Recording {
 
 struct Caches {
     modules: HashMap<Kernel, Arc<wgpu::ShaderModule>>,
-    /// Pipelines of generated kernels (`kernels::fused`), by source and layout.
+    /// Pipelines of generated kernels (`kernels::fused`), by program signature and layout.
     generated: HashMap<(String, LayoutKey), Arc<wgpu::ComputePipeline>>,
     layouts: HashMap<LayoutKey, (Arc<wgpu::BindGroupLayout>, Arc<wgpu::PipelineLayout>)>,
     pipelines: HashMap<(PipelineKey, LayoutKey), Arc<wgpu::ComputePipeline>>,
@@ -748,23 +748,27 @@ impl Device {
         Ok((pipeline, bgl))
     }
 
-    /// The pipeline of a generated kernel (entry point `fused`), compiled once per source.
+    /// The pipeline of a generated kernel (entry point `fused`), compiled once per `signature`
+    /// (a short text that determines the source; `source` builds it on a miss only, since a
+    /// program's WGSL is tens of kilobytes).
     fn generated_pipeline(
         &self,
-        source: &str,
+        signature: &str,
+        source: &dyn Fn() -> String,
         layout_key: &LayoutKey,
     ) -> Result<(Arc<wgpu::ComputePipeline>, Arc<wgpu::BindGroupLayout>)> {
         let mut caches = lock(&self.inner.caches);
         let (bgl, pl) = self.layout(&mut caches, layout_key);
-        let key = (source.to_string(), layout_key.clone());
+        let key = (signature.to_string(), layout_key.clone());
         if let Some(p) = caches.generated.get(&key) {
             return Ok((p.clone(), bgl));
         }
+        let source = source();
         let device = &self.inner.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("fused"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("fused"),
@@ -817,10 +821,11 @@ impl Device {
         )
     }
 
-    /// Records one dispatch of a generated kernel (entry point `fused`, see `kernels::fused`).
+    /// Records one dispatch of a generated kernel (entry point `fused`, see `kernels::fused`):
+    /// the one of `signature`, built by `source` the first time.
     pub(crate) fn dispatch_generated(
         &self,
-        source: &str,
+        (signature, source): (&str, &dyn Fn() -> String),
         params: &[u8],
         bindings: &[Binding<'_>],
         workgroups: u64,
@@ -830,7 +835,7 @@ impl Device {
         }
         let grid = self.fold(workgroups)?;
         let layout_key: LayoutKey = bindings.iter().map(|b| (b.slot, b.access)).collect();
-        let (pipeline, bgl) = self.generated_pipeline(source, &layout_key)?;
+        let (pipeline, bgl) = self.generated_pipeline(signature, source, &layout_key)?;
         self.run(|| "fused".into(), &pipeline, &bgl, grid, params, bindings)
     }
 

@@ -236,7 +236,8 @@ pub(crate) fn emit(dev: &Device, prog: Program) -> Result<()> {
     let mut all: Vec<&PooledBuffer> = live.iter().map(|(_, b)| b.as_ref()).collect();
     all.extend(inputs.iter().map(|(_, b)| b.as_ref()));
     let wide = wide::fits(dev, &all, prog.n);
-    let source = generate(&prog, &needed, &live, &inputs, wide);
+    let signature = signature(&prog, &needed, &live, &inputs, wide);
+    let source = || generate(&prog, &needed, &live, &inputs, wide);
 
     let mut bytes: Vec<u8> = Vec::with_capacity(16 + 4 * prog.scalars.len());
     bytes.extend((prog.n as u32).to_le_bytes());
@@ -261,7 +262,12 @@ pub(crate) fn emit(dev: &Device, prog: Program) -> Result<()> {
         });
     }
     let per = if wide { 8 * PER_INVOCATION } else { 4 };
-    dev.dispatch_generated(&source, &bytes, &bindings, groups(prog.n.div_ceil(per)))
+    dev.dispatch_generated(
+        (&signature, &source),
+        &bytes,
+        &bindings,
+        groups(prog.n.div_ceil(per)),
+    )
 }
 
 /// A program made of one op: the family's own kernel.
@@ -282,6 +288,41 @@ fn emit_single(dev: &Device, prog: &Program, out: &PooledBuffer) -> Result<()> {
 
 fn scalar_vec4s(prog: &Program) -> usize {
     prog.scalars.len().div_ceil(4).max(1)
+}
+
+/// What determines `generate`'s text, in short: the mode, the needed steps (op, arguments, scalar
+/// slots), which steps are stored, the inputs' count and the scalars' vec4 count (0: none loaded).
+fn signature(
+    prog: &Program,
+    needed: &[bool],
+    live: &[(usize, Arc<PooledBuffer>)],
+    inputs: &[(usize, &Arc<PooledBuffer>)],
+    wide: bool,
+) -> String {
+    let mut input_name = vec![usize::MAX; prog.inputs.len()];
+    for (k, &(i, _)) in inputs.iter().enumerate() {
+        input_name[i] = k;
+    }
+    let arg = |a: Arg| match a {
+        Arg::Input(i) => format!("i{}", input_name[i]),
+        Arg::Step(j) => format!("s{j}"),
+    };
+    let scalars = if prog.scalars.is_empty() {
+        0
+    } else {
+        scalar_vec4s(prog)
+    };
+    let mut sig = format!("{}:{}:{scalars}|", u8::from(wide), inputs.len());
+    for (j, step) in prog.steps.iter().enumerate().filter(|&(j, _)| needed[j]) {
+        let _ = match *step {
+            Op::Unary { code, x, scalar } => write!(sig, "{j}u{code}{}{scalar:?};", arg(x)),
+            Op::Binary { code, a, b } => write!(sig, "{j}b{code}{}{};", arg(a), arg(b)),
+        };
+    }
+    for (j, _) in live {
+        let _ = write!(sig, "o{j}");
+    }
+    sig
 }
 
 /// The WGSL of `prog`: outputs at bindings 1.., then inputs; vec4 per invocation, or a word of
