@@ -84,6 +84,54 @@ fn store4(c_off: u32, r: u32, col0: u32, v: vec4<f32>) {
 """)
 PATH.write_text("\n".join(out))
 
+def sg_head(name, la, lb, rt, sc, kstep):
+    """The opening of a subgroup entry point, up to the batch loop: indices, the lane's rows and
+    columns, the accumulators (shared by matmul_subgroup.wgsl and matmul_wide.wgsl; `kstep` is
+    the k values per load of A, 4 or 8)."""
+    tm, tn = (8 // sc) * rt, 32 * sc
+    a_shape = "[batch.., M, K]" if la == "n" else "[batch.., K, M]"
+    b_shape = "[batch.., K, N]" if lb == "n" else "[batch.., N, K]"
+    L = [f"""// a: {a_shape}, b: {b_shape}, c: [batch, M, N]; a {tm} x {tn} tile per workgroup
+@compute @workgroup_size(64)
+fn {name}_{la}{lb}(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {{
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    let bi = g / per_batch;
+    if (bi >= p.batch) {{
+        return;
+    }}
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k{kstep}n = p.k / {kstep}u;
+    let n4 = p.n / 4u;
+    let rb = (t / p.tiles_n) * {tm}u + (s / {sc}u) * {rt}u;  // first row of this subgroup
+    let cg = (t % p.tiles_n) * {tn // 4}u + (s % {sc}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3"""]
+    for r in range(rt):
+        L.append(f"    var acc{r} = vec4<f32>();")
+    L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
+    L.append("    let batches = select(1u, p.batch, p.sum_batch != 0u);")
+    L.append("    for (var bs = bi; bs < bi + batches; bs++) {")
+    return L
+
+
+def sg_tail(rt):
+    """The end of a subgroup entry point: the batch loop closed, the lane's RT x 4 block stored."""
+    L = ["    }", "    if (cg < n4) {", "        let c0 = (bi * m + rb) * n4 + cg;"]
+    for r in range(rt):
+        L.append(f"        if (rb + {r}u < m) {{")
+        L.append(f"            c4[c0 + {r}u * n4] = acc{r};")
+        L.append("        }")
+    L.append("    }")
+    L.append("}\n")
+    return L
+
+
 # ---- shaders/matmul_subgroup.wgsl: the subgroup-broadcast entry points (CPU adapters) ----
 SG_PATH = PATH.parent / 'matmul_subgroup.wgsl'
 # (name, RT, SC): every lane keeps RT x 4 outputs; a subgroup covers RT x 32; the workgroup's 8
@@ -144,38 +192,9 @@ fn batch_offsets4(bi: u32) -> vec2<u32> {
 SWZ = "xyzw"
 sg = [SG_HEADER]
 for NAME, RT, SC in SG_TILES:
-    TM, TN = (8 // SC) * RT, 32 * SC
     for la in "nt":
         for lb in "nt":
-            L = []
-            a_shape = "[batch.., M, K]" if la == "n" else "[batch.., K, M]"
-            b_shape = "[batch.., K, N]" if lb == "n" else "[batch.., N, K]"
-            L.append(f"""// a: {a_shape}, b: {b_shape}, c: [batch, M, N]; a {TM} x {TN} tile per workgroup
-@compute @workgroup_size(64)
-fn {NAME}_{la}{lb}(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {{
-    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
-    let per_batch = p.tiles_m * p.tiles_n;
-    let bi = g / per_batch;
-    if (bi >= p.batch) {{
-        return;
-    }}
-    let t = g % per_batch;
-    let s = li / 8u;
-    let l = li % 8u;
-    let m = p.m;
-    let k4n = p.k / 4u;
-    let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * {TM}u + (s / {SC}u) * {RT}u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * {TN // 4}u + (s % {SC}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3""")
-            for r in range(RT):
-                L.append(f"    var acc{r} = vec4<f32>();")
-            L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
-            L.append("    let batches = select(1u, p.batch, p.sum_batch != 0u);")
-            L.append("    for (var bs = bi; bs < bi + batches; bs++) {")
+            L = sg_head(NAME, la, lb, RT, SC, 4)
             body_start = len(L)
             L.append("    let off = batch_offsets4(bs);")
             # A addressing
@@ -226,15 +245,7 @@ fn {NAME}_{la}{lb}(
                         L.append(f"        acc{r} += w{gi}_0.{SWZ[cc]} * b0 + w{gi}_1.{SWZ[cc]} * b1 + w{gi}_2.{SWZ[cc]} * b2 + w{gi}_3.{SWZ[cc]} * b3;")
             L.append("    }")
             L[body_start:] = ["    " + x for x in L[body_start:]]
-            L.append("    }")
-            L.append("    if (cg < n4) {")
-            L.append("        let c0 = (bi * m + rb) * n4 + cg;")
-            for r in range(RT):
-                L.append(f"        if (rb + {r}u < m) {{")
-                L.append(f"            c4[c0 + {r}u * n4] = acc{r};")
-                L.append("        }")
-            L.append("    }")
-            L.append("}\n")
+            L += sg_tail(RT)
             sg.append("\n".join(L))
 SG_PATH.write_text("\n".join(sg))
 
@@ -275,36 +286,8 @@ fn batch_offsets(bi: u32) -> vec2<u32> {
 """
 wsrc = [W_HEADER]
 for NAME, RT, SC in W_TILES:
-    TM, TN = (8 // SC) * RT, 32 * SC
     for lb in "nt":
-        L = []
-        b_shape = "[batch.., K, N]" if lb == "n" else "[batch.., N, K]"
-        L.append(f"""// a: [batch.., M, K], b: {b_shape}, c: [batch, M, N]; a {TM} x {TN} tile per workgroup
-@compute @workgroup_size(64)
-fn {NAME}_n{lb}(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {{
-    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
-    let per_batch = p.tiles_m * p.tiles_n;
-    let bi = g / per_batch;
-    if (bi >= p.batch) {{
-        return;
-    }}
-    let t = g % per_batch;
-    let s = li / 8u;
-    let l = li % 8u;
-    let m = p.m;
-    let k8n = p.k / 8u;
-    let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * {TM}u + (s / {SC}u) * {RT}u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * {TN // 4}u + (s % {SC}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3""")
-        for r in range(RT):
-            L.append(f"    var acc{r} = vec4<f32>();")
-        L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
-        L.append("    let batches = select(1u, p.batch, p.sum_batch != 0u);")
-        L.append("    for (var bs = bi; bs < bi + batches; bs++) {")
+        L = sg_head(NAME, "n", lb, RT, SC, 8)
         body_start = len(L)
         L.append("    let off = batch_offsets(bs);")
         for q in range(RT // 8):
@@ -339,14 +322,6 @@ fn {NAME}_n{lb}(
                      f" + y{r}.x * bv4 + y{r}.y * bv5 + y{r}.z * bv6 + y{r}.w * bv7;")
         L.append("    }")
         L[body_start:] = ["    " + x for x in L[body_start:]]
-        L.append("    }")
-        L.append("    if (cg < n4) {")
-        L.append("        let c0 = (bi * m + rb) * n4 + cg;")
-        for r in range(RT):
-            L.append(f"        if (rb + {r}u < m) {{")
-            L.append(f"            c4[c0 + {r}u * n4] = acc{r};")
-            L.append("        }")
-        L.append("    }")
-        L.append("}\n")
+        L += sg_tail(RT)
         wsrc.append("\n".join(L))
 W_PATH.write_text("\n".join(wsrc))
