@@ -286,6 +286,15 @@ fn emit_single(dev: &Device, prog: &Program, out: &PooledBuffer) -> Result<()> {
     }
 }
 
+/// For each input of `prog`, its position among the inputs bound (`usize::MAX`: not bound).
+fn binding_order(prog: &Program, inputs: &[(usize, &Arc<PooledBuffer>)]) -> Vec<usize> {
+    let mut order = vec![usize::MAX; prog.inputs.len()];
+    for (k, &(i, _)) in inputs.iter().enumerate() {
+        order[i] = k;
+    }
+    order
+}
+
 fn scalar_vec4s(prog: &Program) -> usize {
     prog.scalars.len().div_ceil(4).max(1)
 }
@@ -299,10 +308,7 @@ fn signature(
     inputs: &[(usize, &Arc<PooledBuffer>)],
     wide: bool,
 ) -> String {
-    let mut input_name = vec![usize::MAX; prog.inputs.len()];
-    for (k, &(i, _)) in inputs.iter().enumerate() {
-        input_name[i] = k;
-    }
+    let input_name = binding_order(prog, inputs);
     let arg = |a: Arg| match a {
         Arg::Input(i) => format!("i{}", input_name[i]),
         Arg::Step(j) => format!("s{j}"),
@@ -389,10 +395,7 @@ fn generate(
         }
     }
     // Inputs, renumbered to their bindings.
-    let mut input_name = vec![usize::MAX; prog.inputs.len()];
-    for (k, &(i, _)) in inputs.iter().enumerate() {
-        input_name[i] = k;
-    }
+    let input_name = binding_order(prog, inputs);
     let name = |arg: Arg, h: &str| match arg {
         Arg::Input(i) => format!("x{}{h}", input_name[i]),
         Arg::Step(j) => format!("v{j}{h}"),
