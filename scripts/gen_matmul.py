@@ -110,8 +110,16 @@ fn {name}_{la}{lb}(
     let m = p.m;
     let k{kstep}n = p.k / {kstep}u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * {tm}u + (s / {sc}u) * {rt}u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * {tn // 4}u + (s % {sc}u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3"""]
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * {tm}u + (s / {sc}u) * {rt}u;  // first row of this subgroup
+    let gc = tc * {tn // 4}u + (s % {sc}u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);"""]
     for r in range(rt):
         L.append(f"    var acc{r} = vec4<f32>();")
     L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
@@ -122,7 +130,7 @@ fn {name}_{la}{lb}(
 
 def sg_tail(rt):
     """The end of a subgroup entry point: the batch loop closed, the lane's RT x 4 block stored."""
-    L = ["    }", "    if (cg < n4) {", "        let c0 = (bi * m + rb) * n4 + cg;"]
+    L = ["    }", "    if (gc < max(p.fold, 1u) * n4) {", "        let c0 = ((bi + fb) * m + rb) * n4 + cg;"]
     for r in range(rt):
         L.append(f"        if (rb + {r}u < m) {{")
         L.append(f"            c4[c0 + {r}u * n4] = acc{r};")
@@ -151,6 +159,7 @@ SG_PARAMS = """struct Params {
     tiles_n: u32,
     nbd: u32,          // number of batch dims
     sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
@@ -169,6 +178,9 @@ SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one
 // B as vec4s. Per 4 steps of k a lane issues RT/8 + 4 vec4 loads for 16 RT multiply-adds.
 // A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C; the "w" (wide)
 // variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns.
+// One A times a batch of B (conv's weights times every sample's columns) can run folded: the
+// batches of B and C stand side by side along N, so a partial tile is left only at the end of all
+// of them rather than at the end of each (conv2's 196 columns per sample would fill 77% of 256).
 // Entry points: sg{RT}[w]_{a}{b}, a/b = n (as stored) or t (transposed).
 
 """ + SG_PARAMS + """
@@ -196,7 +208,7 @@ for NAME, RT, SC in SG_TILES:
         for lb in "nt":
             L = sg_head(NAME, la, lb, RT, SC, 4)
             body_start = len(L)
-            L.append("    let off = batch_offsets4(bs);")
+            L.append("    let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);")
             # A addressing
             if la == "n":
                 for q in range(RT // 8):
@@ -289,7 +301,7 @@ for NAME, RT, SC in W_TILES:
     for lb in "nt":
         L = sg_head(NAME, "n", lb, RT, SC, 8)
         body_start = len(L)
-        L.append("    let off = batch_offsets(bs);")
+        L.append("    let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);")
         for q in range(RT // 8):
             L.append(f"    let ar{q} = off.x / 8u + min(rb + l + {8*q}u, m - 1u) * k8n;")
         if lb == "n":

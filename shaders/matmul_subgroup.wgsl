@@ -11,6 +11,9 @@
 // B as vec4s. Per 4 steps of k a lane issues RT/8 + 4 vec4 loads for 16 RT multiply-adds.
 // A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C; the "w" (wide)
 // variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns.
+// One A times a batch of B (conv's weights times every sample's columns) can run folded: the
+// batches of B and C stand side by side along N, so a partial tile is left only at the end of all
+// of them rather than at the end of each (conv2's 196 columns per sample would fill 77% of 256).
 // Entry points: sg{RT}[w]_{a}{b}, a/b = n (as stored) or t (transposed).
 
 struct Params {
@@ -26,6 +29,7 @@ struct Params {
     tiles_n: u32,
     nbd: u32,          // number of batch dims
     sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
@@ -67,8 +71,16 @@ fn sg8_nn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -80,7 +92,7 @@ fn sg8_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc = off.y + min(cg, n4 - 1u);
         for (var k4 = 0u; k4 < k4n; k4++) {
@@ -107,8 +119,8 @@ fn sg8_nn(
             acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -155,8 +167,16 @@ fn sg8_nt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -168,7 +188,7 @@ fn sg8_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
         let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
@@ -202,8 +222,8 @@ fn sg8_nt(
             acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -250,8 +270,16 @@ fn sg8_tn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -263,7 +291,7 @@ fn sg8_tn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -294,8 +322,8 @@ fn sg8_tn(
             acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -342,8 +370,16 @@ fn sg8_tt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 32u + (s / 2u) * 8u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 2u) * 8u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -355,7 +391,7 @@ fn sg8_tt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -393,8 +429,8 @@ fn sg8_tt(
             acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -441,8 +477,16 @@ fn sg16_nn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -462,7 +506,7 @@ fn sg16_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let bc = off.y + min(cg, n4 - 1u);
@@ -507,8 +551,8 @@ fn sg16_nn(
             acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -579,8 +623,16 @@ fn sg16_nt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -600,7 +652,7 @@ fn sg16_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -652,8 +704,8 @@ fn sg16_nt(
             acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -724,8 +776,16 @@ fn sg16_tn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -745,7 +805,7 @@ fn sg16_tn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -792,8 +852,8 @@ fn sg16_tn(
             acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -864,8 +924,16 @@ fn sg16_tt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -885,7 +953,7 @@ fn sg16_tt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -939,8 +1007,8 @@ fn sg16_tt(
             acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1011,8 +1079,16 @@ fn sg32_nn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1048,7 +1124,7 @@ fn sg32_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -1129,8 +1205,8 @@ fn sg32_nn(
             acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1249,8 +1325,16 @@ fn sg32_nt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1286,7 +1370,7 @@ fn sg32_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -1374,8 +1458,8 @@ fn sg32_nt(
             acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1494,8 +1578,16 @@ fn sg32_tn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1531,7 +1623,7 @@ fn sg32_tn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -1610,8 +1702,8 @@ fn sg32_tn(
             acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1730,8 +1822,16 @@ fn sg32_tt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1767,7 +1867,7 @@ fn sg32_tt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -1853,8 +1953,8 @@ fn sg32_tt(
             acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1973,8 +2073,16 @@ fn sg64_nn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -2042,7 +2150,7 @@ fn sg64_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -2195,8 +2303,8 @@ fn sg64_nn(
             acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -2411,8 +2519,16 @@ fn sg64_nt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -2480,7 +2596,7 @@ fn sg64_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -2640,8 +2756,8 @@ fn sg64_nt(
             acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -2856,8 +2972,16 @@ fn sg64_tn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -2925,7 +3049,7 @@ fn sg64_tn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -3073,8 +3197,8 @@ fn sg64_tn(
             acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -3289,8 +3413,16 @@ fn sg64_tt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -3358,7 +3490,7 @@ fn sg64_tt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -3513,8 +3645,8 @@ fn sg64_tt(
             acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -3729,8 +3861,16 @@ fn sg64w_nn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -3798,7 +3938,7 @@ fn sg64w_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -3951,8 +4091,8 @@ fn sg64w_nn(
             acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -4167,8 +4307,16 @@ fn sg64w_nt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -4236,7 +4384,7 @@ fn sg64w_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -4396,8 +4544,8 @@ fn sg64w_nt(
             acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -4612,8 +4760,16 @@ fn sg64w_tn(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -4681,7 +4837,7 @@ fn sg64w_tn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -4829,8 +4985,8 @@ fn sg64w_tn(
             acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -5045,8 +5201,16 @@ fn sg64w_tt(
     let m = p.m;
     let k4n = p.k / 4u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -5114,7 +5278,7 @@ fn sg64w_tt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets4(bs);
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -5269,8 +5433,8 @@ fn sg64w_tt(
             acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }

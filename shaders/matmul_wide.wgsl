@@ -24,6 +24,7 @@ struct Params {
     tiles_n: u32,
     nbd: u32,          // number of batch dims
     sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
@@ -66,8 +67,16 @@ fn sg16_nn(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -87,7 +96,7 @@ fn sg16_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let bc = off.y / 4u + min(cg, n4 - 1u);
@@ -156,8 +165,8 @@ fn sg16_nn(
             acc15 += x15.x * bv0 + x15.y * bv1 + x15.z * bv2 + x15.w * bv3 + y15.x * bv4 + y15.y * bv5 + y15.z * bv6 + y15.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -228,8 +237,16 @@ fn sg16_nt(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 2u) * 16u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 2u) * 16u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -249,7 +266,7 @@ fn sg16_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let bc0 = off.y / 8u + min(4u * cg + 0u, p.n - 1u) * k8n;
@@ -333,8 +350,8 @@ fn sg16_nt(
             acc15 += x15.x * bv0 + x15.y * bv1 + x15.z * bv2 + x15.w * bv3 + y15.x * bv4 + y15.y * bv5 + y15.z * bv6 + y15.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -405,8 +422,16 @@ fn sg32_nn(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -442,7 +467,7 @@ fn sg32_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -567,8 +592,8 @@ fn sg32_nn(
             acc31 += x31.x * bv0 + x31.y * bv1 + x31.z * bv2 + x31.w * bv3 + y31.x * bv4 + y31.y * bv5 + y31.z * bv6 + y31.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -687,8 +712,16 @@ fn sg32_nt(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 128u + (s / 2u) * 32u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 128u + (s / 2u) * 32u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -724,7 +757,7 @@ fn sg32_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -864,8 +897,8 @@ fn sg32_nt(
             acc31 += x31.x * bv0 + x31.y * bv1 + x31.z * bv2 + x31.w * bv3 + y31.x * bv4 + y31.y * bv5 + y31.z * bv6 + y31.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -984,8 +1017,16 @@ fn sg64_nn(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1053,7 +1094,7 @@ fn sg64_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -1290,8 +1331,8 @@ fn sg64_nn(
             acc63 += x63.x * bv0 + x63.y * bv1 + x63.z * bv2 + x63.w * bv3 + y63.x * bv4 + y63.y * bv5 + y63.z * bv6 + y63.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -1506,8 +1547,16 @@ fn sg64_nt(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 256u + (s / 2u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 256u + (s / 2u) * 64u;  // first row of this subgroup
+    let gc = tc * 16u + (s % 2u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -1575,7 +1624,7 @@ fn sg64_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -1827,8 +1876,8 @@ fn sg64_nt(
             acc63 += x63.x * bv0 + x63.y * bv1 + x63.z * bv2 + x63.w * bv3 + y63.x * bv4 + y63.y * bv5 + y63.z * bv6 + y63.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -2043,8 +2092,16 @@ fn sg64w_nn(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -2112,7 +2169,7 @@ fn sg64w_nn(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -2349,8 +2406,8 @@ fn sg64w_nn(
             acc63 += x63.x * bv0 + x63.y * bv1 + x63.z * bv2 + x63.w * bv3 + y63.x * bv4 + y63.y * bv5 + y63.z * bv6 + y63.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }
@@ -2565,8 +2622,16 @@ fn sg64w_nt(
     let m = p.m;
     let k8n = p.k / 8u;
     let n4 = p.n / 4u;
-    let rb = (t / p.tiles_n) * 64u + (s / 8u) * 64u;  // first row of this subgroup
-    let cg = (t % p.tiles_n) * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 cg .. 4 cg + 3
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 8u) * 64u;  // first row of this subgroup
+    let gc = tc * 64u + (s % 8u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
     var acc0 = vec4<f32>();
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
@@ -2634,7 +2699,7 @@ fn sg64w_nt(
     // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
     let batches = select(1u, p.batch, p.sum_batch != 0u);
     for (var bs = bi; bs < bi + batches; bs++) {
-        let off = batch_offsets(bs);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
         let ar2 = off.x / 8u + min(rb + l + 16u, m - 1u) * k8n;
@@ -2886,8 +2951,8 @@ fn sg64w_nt(
             acc63 += x63.x * bv0 + x63.y * bv1 + x63.z * bv2 + x63.w * bv3 + y63.x * bv4 + y63.y * bv5 + y63.z * bv6 + y63.w * bv7;
         }
     }
-    if (cg < n4) {
-        let c0 = (bi * m + rb) * n4 + cg;
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
             c4[c0 + 0u * n4] = acc0;
         }

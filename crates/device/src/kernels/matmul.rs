@@ -72,6 +72,11 @@ impl Variant {
         }
     }
 
+    /// Whether the variant can fold a batch into N (the subgroup and word-loading kernels).
+    fn folds(&self) -> bool {
+        self.kernel != Kernel::Matmul
+    }
+
     fn entry(&self, ta: Transpose, tb: Transpose) -> &'static str {
         self.entries[2 * usize::from(ta == Transpose::Yes) + usize::from(tb == Transpose::Yes)]
     }
@@ -139,12 +144,13 @@ const VARIANTS: [Variant; 12] = [
 /// block already fills their registers). CPU adapters load per SIMD lane, so bigger blocks win, as
 /// long as the padding of a partial tile and too few workgroups for the CPU's threads do not eat
 /// the gain: the estimate is padding / speed, scaled up when there are fewer workgroups than threads.
+/// With `foldable` the variants that fold (see `Variant::folds`) are costed as one product of
+/// `batch n` columns.
 fn pick<'a>(
     cpu_adapter: bool,
     fitting: impl Iterator<Item = &'a Variant>,
-    batch: usize,
-    m: usize,
-    n: usize,
+    (batch, m, n): (usize, usize, usize),
+    foldable: bool,
 ) -> &'static Variant {
     if !cpu_adapter {
         return &VARIANTS[0];
@@ -152,6 +158,11 @@ fn pick<'a>(
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let cost = |v: &Variant| {
         let (tm, tn) = v.tile;
+        let (batch, n) = if foldable && v.folds() {
+            (1, batch * n)
+        } else {
+            (batch, n)
+        };
         let tasks = batch * m.div_ceil(tm) * n.div_ceil(tn);
         let padding = (m.div_ceil(tm) * tm * n.div_ceil(tn) * tn) as f64 / (m * n) as f64;
         let idle = (threads as f64 / tasks as f64).max(1.0);
@@ -191,6 +202,9 @@ struct Params {
     nbd: u32,
     /// 1: one [M, N] output, the sum over the batch of the products (subgroup kernels only).
     sum_batch: u32,
+    /// > 1: that many batches of B and C folded into N, A broadcast over them (subgroup kernels
+    /// only; `batch` is then 1).
+    fold: u32,
     bshape: [u32; MAX_DIMS],
     a_bs: [u32; MAX_DIMS],
     b_bs: [u32; MAX_DIMS],
@@ -351,10 +365,20 @@ impl GpuArray {
         };
         // Summing, the workgroups cover one [M, N] output.
         let tasks_batch = if sum { 1 } else { batch };
+        // One A for every batch of B: the subgroup kernels can take the batches as one product
+        // with `batch n` columns, which leaves a partial tile only at the end of all of them.
+        let a_bs = batch_strides(&a.shape, &batch_shape);
+        let foldable = !sum && batch > 1 && a_bs.iter().all(|&s| s == 0);
         let v = forced
             .or_else(tuned)
-            .unwrap_or_else(|| pick(cpu, fitting(), tasks_batch, m, n));
-        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n.div_ceil(v.tile.1));
+            .unwrap_or_else(|| pick(cpu, fitting(), (tasks_batch, m, n), foldable));
+        let fold = foldable && v.folds();
+        let (tasks_batch, n_tiled) = if fold {
+            (1, batch * n)
+        } else {
+            (tasks_batch, n)
+        };
+        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n_tiled.div_ceil(v.tile.1));
         // Summing in the kernel leaves one workgroup per tile of [M, N]: chosen only with a few per
         // CPU thread (conv1's 32x12 weight gradient would run on one); a forced variant (tests)
         // always sums in the kernel where it can.
@@ -373,7 +397,7 @@ impl GpuArray {
             m: m as u32,
             n: n as u32,
             k: k as u32,
-            batch: batch as u32,
+            batch: if fold { 1 } else { batch as u32 },
             a_rs: a_rs as u32,
             a_cs: a_cs as u32,
             b_rs: b_rs as u32,
@@ -382,8 +406,9 @@ impl GpuArray {
             tiles_n: tiles_n as u32,
             nbd: batch_shape.len() as u32,
             sum_batch: u32::from(sum),
+            fold: if fold { batch as u32 } else { 0 },
             bshape: pack(&batch_shape),
-            a_bs: pack(&batch_strides(&a.shape, &batch_shape)),
+            a_bs: pack(&a_bs),
             b_bs: pack(&batch_strides(&b.shape, &batch_shape)),
         };
         a.dev.dispatch(
@@ -599,6 +624,91 @@ mod tests {
                 // 4 word-loading variants x the 2 layouts of 132x24x268 with A as stored.
                 assert_eq!(wide_runs, 8);
             }
+        }
+        Ok(())
+    }
+
+    /// One A times a batch of B, which the subgroup and word-loading variants run folded (the
+    /// batches side by side along N): every variant that fits, each transpose, one and two batch
+    /// dims, N whose vec4 columns do not fill a subgroup (lanes straddle two batches) and M with a
+    /// partial tile, against an f64 reference.
+    #[test]
+    fn folded_batches_match_the_cpu_reference() -> crate::Result<()> {
+        let dev = Device::new()?;
+        let mut folded_runs = 0;
+        for (bshape, m, k, n) in [
+            (vec![3], 36, 16, 20),
+            (vec![2, 3], 44, 8, 12),
+            (vec![5], 4, 24, 196),
+        ] {
+            let batch: usize = bshape.iter().product();
+            let la = |r: usize, c: usize| ((r * k + c) * 37 % 101) as f32 / 25.0 - 2.0;
+            let lb = |bi: usize, r: usize, c: usize| {
+                (((bi * k + r) * n + c) * 53 % 97) as f32 / 24.0 - 2.0
+            };
+            for ta in [Transpose::No, Transpose::Yes] {
+                for tb in [Transpose::No, Transpose::Yes] {
+                    let a_store: Vec<f32> = (0..m * k)
+                        .map(|i| match ta {
+                            Transpose::No => la(i / k, i % k),
+                            Transpose::Yes => la(i % m, i / m),
+                        })
+                        .collect();
+                    let b_store: Vec<f32> = (0..batch * k * n)
+                        .map(|i| {
+                            let (bi, j) = (i / (k * n), i % (k * n));
+                            match tb {
+                                Transpose::No => lb(bi, j / n, j % n),
+                                Transpose::Yes => lb(bi, j % k, j / k),
+                            }
+                        })
+                        .collect();
+                    // A with a batch dim of 1, broadcast like a missing one.
+                    let a_shape = match ta {
+                        Transpose::No => [1, m, k],
+                        Transpose::Yes => [1, k, m],
+                    };
+                    let mut b_shape = bshape.clone();
+                    b_shape.extend(if tb == Transpose::Yes { [n, k] } else { [k, n] });
+                    let a = GpuArray::from_slice(&dev, &a_store, &a_shape)?;
+                    let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
+                    let fitting = a.matmul_variants(&b, ta, tb);
+                    for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
+                        folded_runs += usize::from(v.folds());
+                        let c = a.matmul_with(&b, ta, tb, Some(v))?;
+                        let mut want_shape = bshape.clone();
+                        want_shape.extend([m, n]);
+                        assert_eq!(c.shape(), want_shape);
+                        let c = c.to_vec::<f32>()?;
+                        for bi in 0..batch {
+                            for r in 0..m {
+                                for col in 0..n {
+                                    let (mut want, mut mag) = (0f64, 0f64);
+                                    for kk in 0..k {
+                                        let t = f64::from(la(r, kk)) * f64::from(lb(bi, kk, col));
+                                        want += t;
+                                        mag += t.abs();
+                                    }
+                                    let got = f64::from(c[(bi * m + r) * n + col]);
+                                    let tol = k as f64 * 2f64.powi(-23) * mag;
+                                    assert!(
+                                        (got - want).abs() <= tol,
+                                        "{} {ta:?}/{tb:?} {bshape:?} {m}x{k}x{n} [{bi},{r},{col}]: {got} vs {want}",
+                                        v.name
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if dev.info().subgroup_size == Some(8) {
+            // 5 subgroup variants x 4 layouts x 3 shapes, and where there is wide storage access
+            // 4 word-loading variants x the 2 layouts with A as stored x 3 shapes (K is a
+            // multiple of 8 in all of them).
+            let wide = if dev.wide_storage() { 4 * 2 * 3 } else { 0 };
+            assert_eq!(folded_runs, 5 * 4 * 3 + wide);
         }
         Ok(())
     }
