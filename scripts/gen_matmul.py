@@ -84,15 +84,15 @@ fn store4(c_off: u32, r: u32, col0: u32, v: vec4<f32>) {
 """)
 PATH.write_text("\n".join(out))
 
-def sg_head(name, la, lb, rt, sc, kstep):
+def sg_head(name, la, lb, rt, sm, sn, kstep):
     """The opening of a subgroup entry point, up to the batch loop: indices, the lane's rows and
     columns, the accumulators (shared by matmul_subgroup.wgsl and matmul_wide.wgsl; `kstep` is
     the k values per load of A, 4 or 8)."""
-    tm, tn = (8 // sc) * rt, 32 * sc
+    tm, tn = sm * rt, 32 * sn
     a_shape = "[batch.., M, K]" if la == "n" else "[batch.., K, M]"
     b_shape = "[batch.., K, N]" if lb == "n" else "[batch.., N, K]"
     L = [f"""// a: {a_shape}, b: {b_shape}, c: [batch, M, N]; a {tm} x {tn} tile per workgroup
-@compute @workgroup_size(64)
+@compute @workgroup_size({8 * sm * sn})
 fn {name}_{la}{lb}(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -100,8 +100,13 @@ fn {name}_{la}{lb}(
 ) {{
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {{
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {{
         return;
     }}
     let t = g % per_batch;
@@ -115,16 +120,14 @@ fn {name}_{la}{lb}(
     let folded = p.fold > 1u;
     let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
     let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
-    let rb = tr * {tm}u + (s / {sc}u) * {rt}u;  // first row of this subgroup
-    let gc = tc * {tn // 4}u + (s % {sc}u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    let rb = tr * {tm}u + (s / {sn}u) * {rt}u;  // first row of this subgroup
+    let gc = tc * {tn // 4}u + (s % {sn}u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
     // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
     let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
     let cg = select(gc, gc % n4, folded);"""]
     for r in range(rt):
         L.append(f"    var acc{r} = vec4<f32>();")
-    L.append("    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.")
-    L.append("    let batches = select(1u, p.batch, p.sum_batch != 0u);")
-    L.append("    for (var bs = bi; bs < bi + batches; bs++) {")
+    L.append("    for (var bs = b0; bs < b1; bs++) {")
     return L
 
 
@@ -142,9 +145,9 @@ def sg_tail(rt):
 
 # ---- shaders/matmul_subgroup.wgsl: the subgroup-broadcast entry points (CPU adapters) ----
 SG_PATH = PATH.parent / 'matmul_subgroup.wgsl'
-# (name, RT, SC): every lane keeps RT x 4 outputs; a subgroup covers RT x 32; the workgroup's 8
-# subgroups stand 8/SC along M by SC along N, a (8/SC RT) x (32 SC) tile.
-SG_TILES = [("sg8", 8, 2), ("sg16", 16, 2), ("sg32", 32, 2), ("sg64", 64, 2), ("sg64w", 64, 8)]
+# (name, RT, SM, SN): every lane keeps RT x 4 outputs; a subgroup covers RT x 32; the workgroup's
+# subgroups stand SM along M by SN along N, an (SM RT) x (32 SN) tile.
+SG_TILES = [("sg8", 8, 4, 2), ("sg16", 16, 4, 2), ("sg32", 32, 4, 2), ("sg64", 64, 4, 2), ("sg64w", 64, 1, 8), ("sg64s", 64, 1, 1), ("sg32s", 32, 1, 1)]
 # The parameters of both subgroup families (the layout of Params in kernels/matmul.rs).
 SG_PARAMS = """struct Params {
     m: u32,
@@ -158,7 +161,7 @@ SG_PARAMS = """struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,          // number of batch dims
-    sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    sum_batch: u32,    // > 0: C[i] = the sum of the products of batches i sum_batch .. (i + 1) sum_batch - 1
     fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
@@ -177,11 +180,12 @@ SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one
 // others receive them by subgroupBroadcast, a register shuffle; each lane loads its own 4 columns of
 // B as vec4s. Per 4 steps of k a lane issues RT/8 + 4 vec4 loads for 16 RT multiply-adds.
 // A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C; the "w" (wide)
-// variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns.
+// variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns; the
+// "s" (short) variants are one subgroup, an RT x 32 tile, for products of at most RT rows.
 // One A times a batch of B (conv's weights times every sample's columns) can run folded: the
 // batches of B and C stand side by side along N, so a partial tile is left only at the end of all
 // of them rather than at the end of each (conv2's 196 columns per sample would fill 77% of 256).
-// Entry points: sg{RT}[w]_{a}{b}, a/b = n (as stored) or t (transposed).
+// Entry points: sg{RT}[w|s]_{a}{b}, a/b = n (as stored) or t (transposed).
 
 """ + SG_PARAMS + """
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -203,10 +207,10 @@ fn batch_offsets4(bi: u32) -> vec2<u32> {
 """
 SWZ = "xyzw"
 sg = [SG_HEADER]
-for NAME, RT, SC in SG_TILES:
+for NAME, RT, SM, SN in SG_TILES:
     for la in "nt":
         for lb in "nt":
-            L = sg_head(NAME, la, lb, RT, SC, 4)
+            L = sg_head(NAME, la, lb, RT, SM, SN, 4)
             body_start = len(L)
             L.append("    let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);")
             # A addressing
@@ -263,7 +267,7 @@ SG_PATH.write_text("\n".join(sg))
 
 # ---- shaders/matmul_wide.wgsl: the subgroup kernels with A (and B when transposed) read as words ----
 W_PATH = PATH.parent / 'matmul_wide.wgsl'
-W_TILES = [("sg16", 16, 2), ("sg32", 32, 2), ("sg64", 64, 2), ("sg64w", 64, 8)]
+W_TILES = [("sg16", 16, 4, 2), ("sg32", 32, 4, 2), ("sg64", 64, 4, 2), ("sg64w", 64, 1, 8)]
 W_HEADER = """// Batched matmul for CPU adapters with 8-lane subgroups and 64-bit integers: matmul_subgroup.wgsl's
 // kernels with A read as words of eight f32 along k (vec4<u64>, see words.wgsl), and B too when it is
 // stored transposed ([N, K], so also contiguous along k):
@@ -297,9 +301,9 @@ fn batch_offsets(bi: u32) -> vec2<u32> {
 }
 """
 wsrc = [W_HEADER]
-for NAME, RT, SC in W_TILES:
+for NAME, RT, SM, SN in W_TILES:
     for lb in "nt":
-        L = sg_head(NAME, "n", lb, RT, SC, 8)
+        L = sg_head(NAME, "n", lb, RT, SM, SN, 8)
         body_start = len(L)
         L.append("    let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);")
         for q in range(RT // 8):

@@ -10,11 +10,12 @@
 // others receive them by subgroupBroadcast, a register shuffle; each lane loads its own 4 columns of
 // B as vec4s. Per 4 steps of k a lane issues RT/8 + 4 vec4 loads for 16 RT multiply-adds.
 // A workgroup is 8 subgroups, 4 along M by 2 along N: a (4 RT) x 64 tile of C; the "w" (wide)
-// variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns.
+// variant stands them 1 x 8: an RT x 256 tile, for products with few rows and many columns; the
+// "s" (short) variants are one subgroup, an RT x 32 tile, for products of at most RT rows.
 // One A times a batch of B (conv's weights times every sample's columns) can run folded: the
 // batches of B and C stand side by side along N, so a partial tile is left only at the end of all
 // of them rather than at the end of each (conv2's 196 columns per sample would fill 77% of 256).
-// Entry points: sg{RT}[w]_{a}{b}, a/b = n (as stored) or t (transposed).
+// Entry points: sg{RT}[w|s]_{a}{b}, a/b = n (as stored) or t (transposed).
 
 struct Params {
     m: u32,
@@ -28,7 +29,7 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,          // number of batch dims
-    sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    sum_batch: u32,    // > 0: C[i] = the sum of the products of batches i sum_batch .. (i + 1) sum_batch - 1
     fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
@@ -61,8 +62,13 @@ fn sg8_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -89,9 +95,7 @@ fn sg8_nn(
     var acc5 = vec4<f32>();
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc = off.y + min(cg, n4 - 1u);
@@ -157,8 +161,13 @@ fn sg8_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -185,9 +194,7 @@ fn sg8_nt(
     var acc5 = vec4<f32>();
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -260,8 +267,13 @@ fn sg8_tn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -288,9 +300,7 @@ fn sg8_tn(
     var acc5 = vec4<f32>();
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -360,8 +370,13 @@ fn sg8_tt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -388,9 +403,7 @@ fn sg8_tt(
     var acc5 = vec4<f32>();
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -467,8 +480,13 @@ fn sg16_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -503,9 +521,7 @@ fn sg16_nn(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -613,8 +629,13 @@ fn sg16_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -649,9 +670,7 @@ fn sg16_nt(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -766,8 +785,13 @@ fn sg16_tn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -802,9 +826,7 @@ fn sg16_tn(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -914,8 +936,13 @@ fn sg16_tt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -950,9 +977,7 @@ fn sg16_tt(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -1069,8 +1094,13 @@ fn sg32_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1121,9 +1151,7 @@ fn sg32_nn(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -1315,8 +1343,13 @@ fn sg32_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1367,9 +1400,7 @@ fn sg32_nt(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -1568,8 +1599,13 @@ fn sg32_tn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1620,9 +1656,7 @@ fn sg32_tn(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -1812,8 +1846,13 @@ fn sg32_tt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1864,9 +1903,7 @@ fn sg32_tt(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -2063,8 +2100,13 @@ fn sg64_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -2147,9 +2189,7 @@ fn sg64_nn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -2509,8 +2549,13 @@ fn sg64_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -2593,9 +2638,7 @@ fn sg64_nt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -2962,8 +3005,13 @@ fn sg64_tn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -3046,9 +3094,7 @@ fn sg64_tn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
@@ -3403,8 +3449,13 @@ fn sg64_tt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -3487,9 +3538,7 @@ fn sg64_tt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
@@ -3851,8 +3900,13 @@ fn sg64w_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -3935,9 +3989,7 @@ fn sg64w_nn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -4297,8 +4349,13 @@ fn sg64w_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -4381,9 +4438,7 @@ fn sg64w_nt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
@@ -4750,8 +4805,13 @@ fn sg64w_tn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -4834,9 +4894,7 @@ fn sg64w_tn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
@@ -5191,8 +5249,13 @@ fn sg64w_tt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -5275,9 +5338,7 @@ fn sg64w_tt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
@@ -5626,6 +5687,2812 @@ fn sg64w_tt(
         }
         if (rb + 63u < m) {
             c4[c0 + 63u * n4] = acc63;
+        }
+    }
+}
+
+// a: [batch.., M, K], b: [batch.., K, N], c: [batch, M, N]; a 64 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg64s_nn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 1u) * 64u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    var acc32 = vec4<f32>();
+    var acc33 = vec4<f32>();
+    var acc34 = vec4<f32>();
+    var acc35 = vec4<f32>();
+    var acc36 = vec4<f32>();
+    var acc37 = vec4<f32>();
+    var acc38 = vec4<f32>();
+    var acc39 = vec4<f32>();
+    var acc40 = vec4<f32>();
+    var acc41 = vec4<f32>();
+    var acc42 = vec4<f32>();
+    var acc43 = vec4<f32>();
+    var acc44 = vec4<f32>();
+    var acc45 = vec4<f32>();
+    var acc46 = vec4<f32>();
+    var acc47 = vec4<f32>();
+    var acc48 = vec4<f32>();
+    var acc49 = vec4<f32>();
+    var acc50 = vec4<f32>();
+    var acc51 = vec4<f32>();
+    var acc52 = vec4<f32>();
+    var acc53 = vec4<f32>();
+    var acc54 = vec4<f32>();
+    var acc55 = vec4<f32>();
+    var acc56 = vec4<f32>();
+    var acc57 = vec4<f32>();
+    var acc58 = vec4<f32>();
+    var acc59 = vec4<f32>();
+    var acc60 = vec4<f32>();
+    var acc61 = vec4<f32>();
+    var acc62 = vec4<f32>();
+    var acc63 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+        let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
+        let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
+        let ar3 = off.x + min(rb + l + 24u, m - 1u) * k4n;
+        let ar4 = off.x + min(rb + l + 32u, m - 1u) * k4n;
+        let ar5 = off.x + min(rb + l + 40u, m - 1u) * k4n;
+        let ar6 = off.x + min(rb + l + 48u, m - 1u) * k4n;
+        let ar7 = off.x + min(rb + l + 56u, m - 1u) * k4n;
+        let bc = off.y + min(cg, n4 - 1u);
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0 = a4[ar0 + k4];
+            let av1 = a4[ar1 + k4];
+            let av2 = a4[ar2 + k4];
+            let av3 = a4[ar3 + k4];
+            let av4 = a4[ar4 + k4];
+            let av5 = a4[ar5 + k4];
+            let av6 = a4[ar6 + k4];
+            let av7 = a4[ar7 + k4];
+            let b0 = b4[bc + (4u * k4 + 0u) * n4];
+            let b1 = b4[bc + (4u * k4 + 1u) * n4];
+            let b2 = b4[bc + (4u * k4 + 2u) * n4];
+            let b3 = b4[bc + (4u * k4 + 3u) * n4];
+            let x0 = subgroupBroadcast(av0, 0u);
+            acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+            let x1 = subgroupBroadcast(av0, 1u);
+            acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+            let x2 = subgroupBroadcast(av0, 2u);
+            acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+            let x3 = subgroupBroadcast(av0, 3u);
+            acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+            let x4 = subgroupBroadcast(av0, 4u);
+            acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+            let x5 = subgroupBroadcast(av0, 5u);
+            acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+            let x6 = subgroupBroadcast(av0, 6u);
+            acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+            let x7 = subgroupBroadcast(av0, 7u);
+            acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+            let x8 = subgroupBroadcast(av1, 0u);
+            acc8 += x8.x * b0 + x8.y * b1 + x8.z * b2 + x8.w * b3;
+            let x9 = subgroupBroadcast(av1, 1u);
+            acc9 += x9.x * b0 + x9.y * b1 + x9.z * b2 + x9.w * b3;
+            let x10 = subgroupBroadcast(av1, 2u);
+            acc10 += x10.x * b0 + x10.y * b1 + x10.z * b2 + x10.w * b3;
+            let x11 = subgroupBroadcast(av1, 3u);
+            acc11 += x11.x * b0 + x11.y * b1 + x11.z * b2 + x11.w * b3;
+            let x12 = subgroupBroadcast(av1, 4u);
+            acc12 += x12.x * b0 + x12.y * b1 + x12.z * b2 + x12.w * b3;
+            let x13 = subgroupBroadcast(av1, 5u);
+            acc13 += x13.x * b0 + x13.y * b1 + x13.z * b2 + x13.w * b3;
+            let x14 = subgroupBroadcast(av1, 6u);
+            acc14 += x14.x * b0 + x14.y * b1 + x14.z * b2 + x14.w * b3;
+            let x15 = subgroupBroadcast(av1, 7u);
+            acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
+            let x16 = subgroupBroadcast(av2, 0u);
+            acc16 += x16.x * b0 + x16.y * b1 + x16.z * b2 + x16.w * b3;
+            let x17 = subgroupBroadcast(av2, 1u);
+            acc17 += x17.x * b0 + x17.y * b1 + x17.z * b2 + x17.w * b3;
+            let x18 = subgroupBroadcast(av2, 2u);
+            acc18 += x18.x * b0 + x18.y * b1 + x18.z * b2 + x18.w * b3;
+            let x19 = subgroupBroadcast(av2, 3u);
+            acc19 += x19.x * b0 + x19.y * b1 + x19.z * b2 + x19.w * b3;
+            let x20 = subgroupBroadcast(av2, 4u);
+            acc20 += x20.x * b0 + x20.y * b1 + x20.z * b2 + x20.w * b3;
+            let x21 = subgroupBroadcast(av2, 5u);
+            acc21 += x21.x * b0 + x21.y * b1 + x21.z * b2 + x21.w * b3;
+            let x22 = subgroupBroadcast(av2, 6u);
+            acc22 += x22.x * b0 + x22.y * b1 + x22.z * b2 + x22.w * b3;
+            let x23 = subgroupBroadcast(av2, 7u);
+            acc23 += x23.x * b0 + x23.y * b1 + x23.z * b2 + x23.w * b3;
+            let x24 = subgroupBroadcast(av3, 0u);
+            acc24 += x24.x * b0 + x24.y * b1 + x24.z * b2 + x24.w * b3;
+            let x25 = subgroupBroadcast(av3, 1u);
+            acc25 += x25.x * b0 + x25.y * b1 + x25.z * b2 + x25.w * b3;
+            let x26 = subgroupBroadcast(av3, 2u);
+            acc26 += x26.x * b0 + x26.y * b1 + x26.z * b2 + x26.w * b3;
+            let x27 = subgroupBroadcast(av3, 3u);
+            acc27 += x27.x * b0 + x27.y * b1 + x27.z * b2 + x27.w * b3;
+            let x28 = subgroupBroadcast(av3, 4u);
+            acc28 += x28.x * b0 + x28.y * b1 + x28.z * b2 + x28.w * b3;
+            let x29 = subgroupBroadcast(av3, 5u);
+            acc29 += x29.x * b0 + x29.y * b1 + x29.z * b2 + x29.w * b3;
+            let x30 = subgroupBroadcast(av3, 6u);
+            acc30 += x30.x * b0 + x30.y * b1 + x30.z * b2 + x30.w * b3;
+            let x31 = subgroupBroadcast(av3, 7u);
+            acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
+            let x32 = subgroupBroadcast(av4, 0u);
+            acc32 += x32.x * b0 + x32.y * b1 + x32.z * b2 + x32.w * b3;
+            let x33 = subgroupBroadcast(av4, 1u);
+            acc33 += x33.x * b0 + x33.y * b1 + x33.z * b2 + x33.w * b3;
+            let x34 = subgroupBroadcast(av4, 2u);
+            acc34 += x34.x * b0 + x34.y * b1 + x34.z * b2 + x34.w * b3;
+            let x35 = subgroupBroadcast(av4, 3u);
+            acc35 += x35.x * b0 + x35.y * b1 + x35.z * b2 + x35.w * b3;
+            let x36 = subgroupBroadcast(av4, 4u);
+            acc36 += x36.x * b0 + x36.y * b1 + x36.z * b2 + x36.w * b3;
+            let x37 = subgroupBroadcast(av4, 5u);
+            acc37 += x37.x * b0 + x37.y * b1 + x37.z * b2 + x37.w * b3;
+            let x38 = subgroupBroadcast(av4, 6u);
+            acc38 += x38.x * b0 + x38.y * b1 + x38.z * b2 + x38.w * b3;
+            let x39 = subgroupBroadcast(av4, 7u);
+            acc39 += x39.x * b0 + x39.y * b1 + x39.z * b2 + x39.w * b3;
+            let x40 = subgroupBroadcast(av5, 0u);
+            acc40 += x40.x * b0 + x40.y * b1 + x40.z * b2 + x40.w * b3;
+            let x41 = subgroupBroadcast(av5, 1u);
+            acc41 += x41.x * b0 + x41.y * b1 + x41.z * b2 + x41.w * b3;
+            let x42 = subgroupBroadcast(av5, 2u);
+            acc42 += x42.x * b0 + x42.y * b1 + x42.z * b2 + x42.w * b3;
+            let x43 = subgroupBroadcast(av5, 3u);
+            acc43 += x43.x * b0 + x43.y * b1 + x43.z * b2 + x43.w * b3;
+            let x44 = subgroupBroadcast(av5, 4u);
+            acc44 += x44.x * b0 + x44.y * b1 + x44.z * b2 + x44.w * b3;
+            let x45 = subgroupBroadcast(av5, 5u);
+            acc45 += x45.x * b0 + x45.y * b1 + x45.z * b2 + x45.w * b3;
+            let x46 = subgroupBroadcast(av5, 6u);
+            acc46 += x46.x * b0 + x46.y * b1 + x46.z * b2 + x46.w * b3;
+            let x47 = subgroupBroadcast(av5, 7u);
+            acc47 += x47.x * b0 + x47.y * b1 + x47.z * b2 + x47.w * b3;
+            let x48 = subgroupBroadcast(av6, 0u);
+            acc48 += x48.x * b0 + x48.y * b1 + x48.z * b2 + x48.w * b3;
+            let x49 = subgroupBroadcast(av6, 1u);
+            acc49 += x49.x * b0 + x49.y * b1 + x49.z * b2 + x49.w * b3;
+            let x50 = subgroupBroadcast(av6, 2u);
+            acc50 += x50.x * b0 + x50.y * b1 + x50.z * b2 + x50.w * b3;
+            let x51 = subgroupBroadcast(av6, 3u);
+            acc51 += x51.x * b0 + x51.y * b1 + x51.z * b2 + x51.w * b3;
+            let x52 = subgroupBroadcast(av6, 4u);
+            acc52 += x52.x * b0 + x52.y * b1 + x52.z * b2 + x52.w * b3;
+            let x53 = subgroupBroadcast(av6, 5u);
+            acc53 += x53.x * b0 + x53.y * b1 + x53.z * b2 + x53.w * b3;
+            let x54 = subgroupBroadcast(av6, 6u);
+            acc54 += x54.x * b0 + x54.y * b1 + x54.z * b2 + x54.w * b3;
+            let x55 = subgroupBroadcast(av6, 7u);
+            acc55 += x55.x * b0 + x55.y * b1 + x55.z * b2 + x55.w * b3;
+            let x56 = subgroupBroadcast(av7, 0u);
+            acc56 += x56.x * b0 + x56.y * b1 + x56.z * b2 + x56.w * b3;
+            let x57 = subgroupBroadcast(av7, 1u);
+            acc57 += x57.x * b0 + x57.y * b1 + x57.z * b2 + x57.w * b3;
+            let x58 = subgroupBroadcast(av7, 2u);
+            acc58 += x58.x * b0 + x58.y * b1 + x58.z * b2 + x58.w * b3;
+            let x59 = subgroupBroadcast(av7, 3u);
+            acc59 += x59.x * b0 + x59.y * b1 + x59.z * b2 + x59.w * b3;
+            let x60 = subgroupBroadcast(av7, 4u);
+            acc60 += x60.x * b0 + x60.y * b1 + x60.z * b2 + x60.w * b3;
+            let x61 = subgroupBroadcast(av7, 5u);
+            acc61 += x61.x * b0 + x61.y * b1 + x61.z * b2 + x61.w * b3;
+            let x62 = subgroupBroadcast(av7, 6u);
+            acc62 += x62.x * b0 + x62.y * b1 + x62.z * b2 + x62.w * b3;
+            let x63 = subgroupBroadcast(av7, 7u);
+            acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+        if (rb + 32u < m) {
+            c4[c0 + 32u * n4] = acc32;
+        }
+        if (rb + 33u < m) {
+            c4[c0 + 33u * n4] = acc33;
+        }
+        if (rb + 34u < m) {
+            c4[c0 + 34u * n4] = acc34;
+        }
+        if (rb + 35u < m) {
+            c4[c0 + 35u * n4] = acc35;
+        }
+        if (rb + 36u < m) {
+            c4[c0 + 36u * n4] = acc36;
+        }
+        if (rb + 37u < m) {
+            c4[c0 + 37u * n4] = acc37;
+        }
+        if (rb + 38u < m) {
+            c4[c0 + 38u * n4] = acc38;
+        }
+        if (rb + 39u < m) {
+            c4[c0 + 39u * n4] = acc39;
+        }
+        if (rb + 40u < m) {
+            c4[c0 + 40u * n4] = acc40;
+        }
+        if (rb + 41u < m) {
+            c4[c0 + 41u * n4] = acc41;
+        }
+        if (rb + 42u < m) {
+            c4[c0 + 42u * n4] = acc42;
+        }
+        if (rb + 43u < m) {
+            c4[c0 + 43u * n4] = acc43;
+        }
+        if (rb + 44u < m) {
+            c4[c0 + 44u * n4] = acc44;
+        }
+        if (rb + 45u < m) {
+            c4[c0 + 45u * n4] = acc45;
+        }
+        if (rb + 46u < m) {
+            c4[c0 + 46u * n4] = acc46;
+        }
+        if (rb + 47u < m) {
+            c4[c0 + 47u * n4] = acc47;
+        }
+        if (rb + 48u < m) {
+            c4[c0 + 48u * n4] = acc48;
+        }
+        if (rb + 49u < m) {
+            c4[c0 + 49u * n4] = acc49;
+        }
+        if (rb + 50u < m) {
+            c4[c0 + 50u * n4] = acc50;
+        }
+        if (rb + 51u < m) {
+            c4[c0 + 51u * n4] = acc51;
+        }
+        if (rb + 52u < m) {
+            c4[c0 + 52u * n4] = acc52;
+        }
+        if (rb + 53u < m) {
+            c4[c0 + 53u * n4] = acc53;
+        }
+        if (rb + 54u < m) {
+            c4[c0 + 54u * n4] = acc54;
+        }
+        if (rb + 55u < m) {
+            c4[c0 + 55u * n4] = acc55;
+        }
+        if (rb + 56u < m) {
+            c4[c0 + 56u * n4] = acc56;
+        }
+        if (rb + 57u < m) {
+            c4[c0 + 57u * n4] = acc57;
+        }
+        if (rb + 58u < m) {
+            c4[c0 + 58u * n4] = acc58;
+        }
+        if (rb + 59u < m) {
+            c4[c0 + 59u * n4] = acc59;
+        }
+        if (rb + 60u < m) {
+            c4[c0 + 60u * n4] = acc60;
+        }
+        if (rb + 61u < m) {
+            c4[c0 + 61u * n4] = acc61;
+        }
+        if (rb + 62u < m) {
+            c4[c0 + 62u * n4] = acc62;
+        }
+        if (rb + 63u < m) {
+            c4[c0 + 63u * n4] = acc63;
+        }
+    }
+}
+
+// a: [batch.., M, K], b: [batch.., N, K], c: [batch, M, N]; a 64 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg64s_nt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 1u) * 64u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    var acc32 = vec4<f32>();
+    var acc33 = vec4<f32>();
+    var acc34 = vec4<f32>();
+    var acc35 = vec4<f32>();
+    var acc36 = vec4<f32>();
+    var acc37 = vec4<f32>();
+    var acc38 = vec4<f32>();
+    var acc39 = vec4<f32>();
+    var acc40 = vec4<f32>();
+    var acc41 = vec4<f32>();
+    var acc42 = vec4<f32>();
+    var acc43 = vec4<f32>();
+    var acc44 = vec4<f32>();
+    var acc45 = vec4<f32>();
+    var acc46 = vec4<f32>();
+    var acc47 = vec4<f32>();
+    var acc48 = vec4<f32>();
+    var acc49 = vec4<f32>();
+    var acc50 = vec4<f32>();
+    var acc51 = vec4<f32>();
+    var acc52 = vec4<f32>();
+    var acc53 = vec4<f32>();
+    var acc54 = vec4<f32>();
+    var acc55 = vec4<f32>();
+    var acc56 = vec4<f32>();
+    var acc57 = vec4<f32>();
+    var acc58 = vec4<f32>();
+    var acc59 = vec4<f32>();
+    var acc60 = vec4<f32>();
+    var acc61 = vec4<f32>();
+    var acc62 = vec4<f32>();
+    var acc63 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+        let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
+        let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
+        let ar3 = off.x + min(rb + l + 24u, m - 1u) * k4n;
+        let ar4 = off.x + min(rb + l + 32u, m - 1u) * k4n;
+        let ar5 = off.x + min(rb + l + 40u, m - 1u) * k4n;
+        let ar6 = off.x + min(rb + l + 48u, m - 1u) * k4n;
+        let ar7 = off.x + min(rb + l + 56u, m - 1u) * k4n;
+        let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+        let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+        let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+        let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0 = a4[ar0 + k4];
+            let av1 = a4[ar1 + k4];
+            let av2 = a4[ar2 + k4];
+            let av3 = a4[ar3 + k4];
+            let av4 = a4[ar4 + k4];
+            let av5 = a4[ar5 + k4];
+            let av6 = a4[ar6 + k4];
+            let av7 = a4[ar7 + k4];
+            let bt0 = b4[bc0 + k4];
+            let bt1 = b4[bc1 + k4];
+            let bt2 = b4[bc2 + k4];
+            let bt3 = b4[bc3 + k4];
+            let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+            let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+            let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+            let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+            let x0 = subgroupBroadcast(av0, 0u);
+            acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+            let x1 = subgroupBroadcast(av0, 1u);
+            acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+            let x2 = subgroupBroadcast(av0, 2u);
+            acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+            let x3 = subgroupBroadcast(av0, 3u);
+            acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+            let x4 = subgroupBroadcast(av0, 4u);
+            acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+            let x5 = subgroupBroadcast(av0, 5u);
+            acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+            let x6 = subgroupBroadcast(av0, 6u);
+            acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+            let x7 = subgroupBroadcast(av0, 7u);
+            acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+            let x8 = subgroupBroadcast(av1, 0u);
+            acc8 += x8.x * b0 + x8.y * b1 + x8.z * b2 + x8.w * b3;
+            let x9 = subgroupBroadcast(av1, 1u);
+            acc9 += x9.x * b0 + x9.y * b1 + x9.z * b2 + x9.w * b3;
+            let x10 = subgroupBroadcast(av1, 2u);
+            acc10 += x10.x * b0 + x10.y * b1 + x10.z * b2 + x10.w * b3;
+            let x11 = subgroupBroadcast(av1, 3u);
+            acc11 += x11.x * b0 + x11.y * b1 + x11.z * b2 + x11.w * b3;
+            let x12 = subgroupBroadcast(av1, 4u);
+            acc12 += x12.x * b0 + x12.y * b1 + x12.z * b2 + x12.w * b3;
+            let x13 = subgroupBroadcast(av1, 5u);
+            acc13 += x13.x * b0 + x13.y * b1 + x13.z * b2 + x13.w * b3;
+            let x14 = subgroupBroadcast(av1, 6u);
+            acc14 += x14.x * b0 + x14.y * b1 + x14.z * b2 + x14.w * b3;
+            let x15 = subgroupBroadcast(av1, 7u);
+            acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
+            let x16 = subgroupBroadcast(av2, 0u);
+            acc16 += x16.x * b0 + x16.y * b1 + x16.z * b2 + x16.w * b3;
+            let x17 = subgroupBroadcast(av2, 1u);
+            acc17 += x17.x * b0 + x17.y * b1 + x17.z * b2 + x17.w * b3;
+            let x18 = subgroupBroadcast(av2, 2u);
+            acc18 += x18.x * b0 + x18.y * b1 + x18.z * b2 + x18.w * b3;
+            let x19 = subgroupBroadcast(av2, 3u);
+            acc19 += x19.x * b0 + x19.y * b1 + x19.z * b2 + x19.w * b3;
+            let x20 = subgroupBroadcast(av2, 4u);
+            acc20 += x20.x * b0 + x20.y * b1 + x20.z * b2 + x20.w * b3;
+            let x21 = subgroupBroadcast(av2, 5u);
+            acc21 += x21.x * b0 + x21.y * b1 + x21.z * b2 + x21.w * b3;
+            let x22 = subgroupBroadcast(av2, 6u);
+            acc22 += x22.x * b0 + x22.y * b1 + x22.z * b2 + x22.w * b3;
+            let x23 = subgroupBroadcast(av2, 7u);
+            acc23 += x23.x * b0 + x23.y * b1 + x23.z * b2 + x23.w * b3;
+            let x24 = subgroupBroadcast(av3, 0u);
+            acc24 += x24.x * b0 + x24.y * b1 + x24.z * b2 + x24.w * b3;
+            let x25 = subgroupBroadcast(av3, 1u);
+            acc25 += x25.x * b0 + x25.y * b1 + x25.z * b2 + x25.w * b3;
+            let x26 = subgroupBroadcast(av3, 2u);
+            acc26 += x26.x * b0 + x26.y * b1 + x26.z * b2 + x26.w * b3;
+            let x27 = subgroupBroadcast(av3, 3u);
+            acc27 += x27.x * b0 + x27.y * b1 + x27.z * b2 + x27.w * b3;
+            let x28 = subgroupBroadcast(av3, 4u);
+            acc28 += x28.x * b0 + x28.y * b1 + x28.z * b2 + x28.w * b3;
+            let x29 = subgroupBroadcast(av3, 5u);
+            acc29 += x29.x * b0 + x29.y * b1 + x29.z * b2 + x29.w * b3;
+            let x30 = subgroupBroadcast(av3, 6u);
+            acc30 += x30.x * b0 + x30.y * b1 + x30.z * b2 + x30.w * b3;
+            let x31 = subgroupBroadcast(av3, 7u);
+            acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
+            let x32 = subgroupBroadcast(av4, 0u);
+            acc32 += x32.x * b0 + x32.y * b1 + x32.z * b2 + x32.w * b3;
+            let x33 = subgroupBroadcast(av4, 1u);
+            acc33 += x33.x * b0 + x33.y * b1 + x33.z * b2 + x33.w * b3;
+            let x34 = subgroupBroadcast(av4, 2u);
+            acc34 += x34.x * b0 + x34.y * b1 + x34.z * b2 + x34.w * b3;
+            let x35 = subgroupBroadcast(av4, 3u);
+            acc35 += x35.x * b0 + x35.y * b1 + x35.z * b2 + x35.w * b3;
+            let x36 = subgroupBroadcast(av4, 4u);
+            acc36 += x36.x * b0 + x36.y * b1 + x36.z * b2 + x36.w * b3;
+            let x37 = subgroupBroadcast(av4, 5u);
+            acc37 += x37.x * b0 + x37.y * b1 + x37.z * b2 + x37.w * b3;
+            let x38 = subgroupBroadcast(av4, 6u);
+            acc38 += x38.x * b0 + x38.y * b1 + x38.z * b2 + x38.w * b3;
+            let x39 = subgroupBroadcast(av4, 7u);
+            acc39 += x39.x * b0 + x39.y * b1 + x39.z * b2 + x39.w * b3;
+            let x40 = subgroupBroadcast(av5, 0u);
+            acc40 += x40.x * b0 + x40.y * b1 + x40.z * b2 + x40.w * b3;
+            let x41 = subgroupBroadcast(av5, 1u);
+            acc41 += x41.x * b0 + x41.y * b1 + x41.z * b2 + x41.w * b3;
+            let x42 = subgroupBroadcast(av5, 2u);
+            acc42 += x42.x * b0 + x42.y * b1 + x42.z * b2 + x42.w * b3;
+            let x43 = subgroupBroadcast(av5, 3u);
+            acc43 += x43.x * b0 + x43.y * b1 + x43.z * b2 + x43.w * b3;
+            let x44 = subgroupBroadcast(av5, 4u);
+            acc44 += x44.x * b0 + x44.y * b1 + x44.z * b2 + x44.w * b3;
+            let x45 = subgroupBroadcast(av5, 5u);
+            acc45 += x45.x * b0 + x45.y * b1 + x45.z * b2 + x45.w * b3;
+            let x46 = subgroupBroadcast(av5, 6u);
+            acc46 += x46.x * b0 + x46.y * b1 + x46.z * b2 + x46.w * b3;
+            let x47 = subgroupBroadcast(av5, 7u);
+            acc47 += x47.x * b0 + x47.y * b1 + x47.z * b2 + x47.w * b3;
+            let x48 = subgroupBroadcast(av6, 0u);
+            acc48 += x48.x * b0 + x48.y * b1 + x48.z * b2 + x48.w * b3;
+            let x49 = subgroupBroadcast(av6, 1u);
+            acc49 += x49.x * b0 + x49.y * b1 + x49.z * b2 + x49.w * b3;
+            let x50 = subgroupBroadcast(av6, 2u);
+            acc50 += x50.x * b0 + x50.y * b1 + x50.z * b2 + x50.w * b3;
+            let x51 = subgroupBroadcast(av6, 3u);
+            acc51 += x51.x * b0 + x51.y * b1 + x51.z * b2 + x51.w * b3;
+            let x52 = subgroupBroadcast(av6, 4u);
+            acc52 += x52.x * b0 + x52.y * b1 + x52.z * b2 + x52.w * b3;
+            let x53 = subgroupBroadcast(av6, 5u);
+            acc53 += x53.x * b0 + x53.y * b1 + x53.z * b2 + x53.w * b3;
+            let x54 = subgroupBroadcast(av6, 6u);
+            acc54 += x54.x * b0 + x54.y * b1 + x54.z * b2 + x54.w * b3;
+            let x55 = subgroupBroadcast(av6, 7u);
+            acc55 += x55.x * b0 + x55.y * b1 + x55.z * b2 + x55.w * b3;
+            let x56 = subgroupBroadcast(av7, 0u);
+            acc56 += x56.x * b0 + x56.y * b1 + x56.z * b2 + x56.w * b3;
+            let x57 = subgroupBroadcast(av7, 1u);
+            acc57 += x57.x * b0 + x57.y * b1 + x57.z * b2 + x57.w * b3;
+            let x58 = subgroupBroadcast(av7, 2u);
+            acc58 += x58.x * b0 + x58.y * b1 + x58.z * b2 + x58.w * b3;
+            let x59 = subgroupBroadcast(av7, 3u);
+            acc59 += x59.x * b0 + x59.y * b1 + x59.z * b2 + x59.w * b3;
+            let x60 = subgroupBroadcast(av7, 4u);
+            acc60 += x60.x * b0 + x60.y * b1 + x60.z * b2 + x60.w * b3;
+            let x61 = subgroupBroadcast(av7, 5u);
+            acc61 += x61.x * b0 + x61.y * b1 + x61.z * b2 + x61.w * b3;
+            let x62 = subgroupBroadcast(av7, 6u);
+            acc62 += x62.x * b0 + x62.y * b1 + x62.z * b2 + x62.w * b3;
+            let x63 = subgroupBroadcast(av7, 7u);
+            acc63 += x63.x * b0 + x63.y * b1 + x63.z * b2 + x63.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+        if (rb + 32u < m) {
+            c4[c0 + 32u * n4] = acc32;
+        }
+        if (rb + 33u < m) {
+            c4[c0 + 33u * n4] = acc33;
+        }
+        if (rb + 34u < m) {
+            c4[c0 + 34u * n4] = acc34;
+        }
+        if (rb + 35u < m) {
+            c4[c0 + 35u * n4] = acc35;
+        }
+        if (rb + 36u < m) {
+            c4[c0 + 36u * n4] = acc36;
+        }
+        if (rb + 37u < m) {
+            c4[c0 + 37u * n4] = acc37;
+        }
+        if (rb + 38u < m) {
+            c4[c0 + 38u * n4] = acc38;
+        }
+        if (rb + 39u < m) {
+            c4[c0 + 39u * n4] = acc39;
+        }
+        if (rb + 40u < m) {
+            c4[c0 + 40u * n4] = acc40;
+        }
+        if (rb + 41u < m) {
+            c4[c0 + 41u * n4] = acc41;
+        }
+        if (rb + 42u < m) {
+            c4[c0 + 42u * n4] = acc42;
+        }
+        if (rb + 43u < m) {
+            c4[c0 + 43u * n4] = acc43;
+        }
+        if (rb + 44u < m) {
+            c4[c0 + 44u * n4] = acc44;
+        }
+        if (rb + 45u < m) {
+            c4[c0 + 45u * n4] = acc45;
+        }
+        if (rb + 46u < m) {
+            c4[c0 + 46u * n4] = acc46;
+        }
+        if (rb + 47u < m) {
+            c4[c0 + 47u * n4] = acc47;
+        }
+        if (rb + 48u < m) {
+            c4[c0 + 48u * n4] = acc48;
+        }
+        if (rb + 49u < m) {
+            c4[c0 + 49u * n4] = acc49;
+        }
+        if (rb + 50u < m) {
+            c4[c0 + 50u * n4] = acc50;
+        }
+        if (rb + 51u < m) {
+            c4[c0 + 51u * n4] = acc51;
+        }
+        if (rb + 52u < m) {
+            c4[c0 + 52u * n4] = acc52;
+        }
+        if (rb + 53u < m) {
+            c4[c0 + 53u * n4] = acc53;
+        }
+        if (rb + 54u < m) {
+            c4[c0 + 54u * n4] = acc54;
+        }
+        if (rb + 55u < m) {
+            c4[c0 + 55u * n4] = acc55;
+        }
+        if (rb + 56u < m) {
+            c4[c0 + 56u * n4] = acc56;
+        }
+        if (rb + 57u < m) {
+            c4[c0 + 57u * n4] = acc57;
+        }
+        if (rb + 58u < m) {
+            c4[c0 + 58u * n4] = acc58;
+        }
+        if (rb + 59u < m) {
+            c4[c0 + 59u * n4] = acc59;
+        }
+        if (rb + 60u < m) {
+            c4[c0 + 60u * n4] = acc60;
+        }
+        if (rb + 61u < m) {
+            c4[c0 + 61u * n4] = acc61;
+        }
+        if (rb + 62u < m) {
+            c4[c0 + 62u * n4] = acc62;
+        }
+        if (rb + 63u < m) {
+            c4[c0 + 63u * n4] = acc63;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., K, N], c: [batch, M, N]; a 64 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg64s_tn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 1u) * 64u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    var acc32 = vec4<f32>();
+    var acc33 = vec4<f32>();
+    var acc34 = vec4<f32>();
+    var acc35 = vec4<f32>();
+    var acc36 = vec4<f32>();
+    var acc37 = vec4<f32>();
+    var acc38 = vec4<f32>();
+    var acc39 = vec4<f32>();
+    var acc40 = vec4<f32>();
+    var acc41 = vec4<f32>();
+    var acc42 = vec4<f32>();
+    var acc43 = vec4<f32>();
+    var acc44 = vec4<f32>();
+    var acc45 = vec4<f32>();
+    var acc46 = vec4<f32>();
+    var acc47 = vec4<f32>();
+    var acc48 = vec4<f32>();
+    var acc49 = vec4<f32>();
+    var acc50 = vec4<f32>();
+    var acc51 = vec4<f32>();
+    var acc52 = vec4<f32>();
+    var acc53 = vec4<f32>();
+    var acc54 = vec4<f32>();
+    var acc55 = vec4<f32>();
+    var acc56 = vec4<f32>();
+    var acc57 = vec4<f32>();
+    var acc58 = vec4<f32>();
+    var acc59 = vec4<f32>();
+    var acc60 = vec4<f32>();
+    var acc61 = vec4<f32>();
+    var acc62 = vec4<f32>();
+    var acc63 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
+        let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
+        let m4 = m / 4u;
+        let bc = off.y + min(cg, n4 - 1u);
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+            let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+            let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+            let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+            let av1_0 = a4[ag1 + (4u * k4 + 0u) * m4];
+            let av1_1 = a4[ag1 + (4u * k4 + 1u) * m4];
+            let av1_2 = a4[ag1 + (4u * k4 + 2u) * m4];
+            let av1_3 = a4[ag1 + (4u * k4 + 3u) * m4];
+            let b0 = b4[bc + (4u * k4 + 0u) * n4];
+            let b1 = b4[bc + (4u * k4 + 1u) * n4];
+            let b2 = b4[bc + (4u * k4 + 2u) * n4];
+            let b3 = b4[bc + (4u * k4 + 3u) * n4];
+            let w0_0 = subgroupBroadcast(av0_0, 0u);
+            let w0_1 = subgroupBroadcast(av0_1, 0u);
+            let w0_2 = subgroupBroadcast(av0_2, 0u);
+            let w0_3 = subgroupBroadcast(av0_3, 0u);
+            acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+            acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+            acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+            acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+            let w1_0 = subgroupBroadcast(av0_0, 1u);
+            let w1_1 = subgroupBroadcast(av0_1, 1u);
+            let w1_2 = subgroupBroadcast(av0_2, 1u);
+            let w1_3 = subgroupBroadcast(av0_3, 1u);
+            acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+            acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+            acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+            acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+            let w2_0 = subgroupBroadcast(av0_0, 2u);
+            let w2_1 = subgroupBroadcast(av0_1, 2u);
+            let w2_2 = subgroupBroadcast(av0_2, 2u);
+            let w2_3 = subgroupBroadcast(av0_3, 2u);
+            acc8 += w2_0.x * b0 + w2_1.x * b1 + w2_2.x * b2 + w2_3.x * b3;
+            acc9 += w2_0.y * b0 + w2_1.y * b1 + w2_2.y * b2 + w2_3.y * b3;
+            acc10 += w2_0.z * b0 + w2_1.z * b1 + w2_2.z * b2 + w2_3.z * b3;
+            acc11 += w2_0.w * b0 + w2_1.w * b1 + w2_2.w * b2 + w2_3.w * b3;
+            let w3_0 = subgroupBroadcast(av0_0, 3u);
+            let w3_1 = subgroupBroadcast(av0_1, 3u);
+            let w3_2 = subgroupBroadcast(av0_2, 3u);
+            let w3_3 = subgroupBroadcast(av0_3, 3u);
+            acc12 += w3_0.x * b0 + w3_1.x * b1 + w3_2.x * b2 + w3_3.x * b3;
+            acc13 += w3_0.y * b0 + w3_1.y * b1 + w3_2.y * b2 + w3_3.y * b3;
+            acc14 += w3_0.z * b0 + w3_1.z * b1 + w3_2.z * b2 + w3_3.z * b3;
+            acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
+            let w4_0 = subgroupBroadcast(av0_0, 4u);
+            let w4_1 = subgroupBroadcast(av0_1, 4u);
+            let w4_2 = subgroupBroadcast(av0_2, 4u);
+            let w4_3 = subgroupBroadcast(av0_3, 4u);
+            acc16 += w4_0.x * b0 + w4_1.x * b1 + w4_2.x * b2 + w4_3.x * b3;
+            acc17 += w4_0.y * b0 + w4_1.y * b1 + w4_2.y * b2 + w4_3.y * b3;
+            acc18 += w4_0.z * b0 + w4_1.z * b1 + w4_2.z * b2 + w4_3.z * b3;
+            acc19 += w4_0.w * b0 + w4_1.w * b1 + w4_2.w * b2 + w4_3.w * b3;
+            let w5_0 = subgroupBroadcast(av0_0, 5u);
+            let w5_1 = subgroupBroadcast(av0_1, 5u);
+            let w5_2 = subgroupBroadcast(av0_2, 5u);
+            let w5_3 = subgroupBroadcast(av0_3, 5u);
+            acc20 += w5_0.x * b0 + w5_1.x * b1 + w5_2.x * b2 + w5_3.x * b3;
+            acc21 += w5_0.y * b0 + w5_1.y * b1 + w5_2.y * b2 + w5_3.y * b3;
+            acc22 += w5_0.z * b0 + w5_1.z * b1 + w5_2.z * b2 + w5_3.z * b3;
+            acc23 += w5_0.w * b0 + w5_1.w * b1 + w5_2.w * b2 + w5_3.w * b3;
+            let w6_0 = subgroupBroadcast(av0_0, 6u);
+            let w6_1 = subgroupBroadcast(av0_1, 6u);
+            let w6_2 = subgroupBroadcast(av0_2, 6u);
+            let w6_3 = subgroupBroadcast(av0_3, 6u);
+            acc24 += w6_0.x * b0 + w6_1.x * b1 + w6_2.x * b2 + w6_3.x * b3;
+            acc25 += w6_0.y * b0 + w6_1.y * b1 + w6_2.y * b2 + w6_3.y * b3;
+            acc26 += w6_0.z * b0 + w6_1.z * b1 + w6_2.z * b2 + w6_3.z * b3;
+            acc27 += w6_0.w * b0 + w6_1.w * b1 + w6_2.w * b2 + w6_3.w * b3;
+            let w7_0 = subgroupBroadcast(av0_0, 7u);
+            let w7_1 = subgroupBroadcast(av0_1, 7u);
+            let w7_2 = subgroupBroadcast(av0_2, 7u);
+            let w7_3 = subgroupBroadcast(av0_3, 7u);
+            acc28 += w7_0.x * b0 + w7_1.x * b1 + w7_2.x * b2 + w7_3.x * b3;
+            acc29 += w7_0.y * b0 + w7_1.y * b1 + w7_2.y * b2 + w7_3.y * b3;
+            acc30 += w7_0.z * b0 + w7_1.z * b1 + w7_2.z * b2 + w7_3.z * b3;
+            acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
+            let w8_0 = subgroupBroadcast(av1_0, 0u);
+            let w8_1 = subgroupBroadcast(av1_1, 0u);
+            let w8_2 = subgroupBroadcast(av1_2, 0u);
+            let w8_3 = subgroupBroadcast(av1_3, 0u);
+            acc32 += w8_0.x * b0 + w8_1.x * b1 + w8_2.x * b2 + w8_3.x * b3;
+            acc33 += w8_0.y * b0 + w8_1.y * b1 + w8_2.y * b2 + w8_3.y * b3;
+            acc34 += w8_0.z * b0 + w8_1.z * b1 + w8_2.z * b2 + w8_3.z * b3;
+            acc35 += w8_0.w * b0 + w8_1.w * b1 + w8_2.w * b2 + w8_3.w * b3;
+            let w9_0 = subgroupBroadcast(av1_0, 1u);
+            let w9_1 = subgroupBroadcast(av1_1, 1u);
+            let w9_2 = subgroupBroadcast(av1_2, 1u);
+            let w9_3 = subgroupBroadcast(av1_3, 1u);
+            acc36 += w9_0.x * b0 + w9_1.x * b1 + w9_2.x * b2 + w9_3.x * b3;
+            acc37 += w9_0.y * b0 + w9_1.y * b1 + w9_2.y * b2 + w9_3.y * b3;
+            acc38 += w9_0.z * b0 + w9_1.z * b1 + w9_2.z * b2 + w9_3.z * b3;
+            acc39 += w9_0.w * b0 + w9_1.w * b1 + w9_2.w * b2 + w9_3.w * b3;
+            let w10_0 = subgroupBroadcast(av1_0, 2u);
+            let w10_1 = subgroupBroadcast(av1_1, 2u);
+            let w10_2 = subgroupBroadcast(av1_2, 2u);
+            let w10_3 = subgroupBroadcast(av1_3, 2u);
+            acc40 += w10_0.x * b0 + w10_1.x * b1 + w10_2.x * b2 + w10_3.x * b3;
+            acc41 += w10_0.y * b0 + w10_1.y * b1 + w10_2.y * b2 + w10_3.y * b3;
+            acc42 += w10_0.z * b0 + w10_1.z * b1 + w10_2.z * b2 + w10_3.z * b3;
+            acc43 += w10_0.w * b0 + w10_1.w * b1 + w10_2.w * b2 + w10_3.w * b3;
+            let w11_0 = subgroupBroadcast(av1_0, 3u);
+            let w11_1 = subgroupBroadcast(av1_1, 3u);
+            let w11_2 = subgroupBroadcast(av1_2, 3u);
+            let w11_3 = subgroupBroadcast(av1_3, 3u);
+            acc44 += w11_0.x * b0 + w11_1.x * b1 + w11_2.x * b2 + w11_3.x * b3;
+            acc45 += w11_0.y * b0 + w11_1.y * b1 + w11_2.y * b2 + w11_3.y * b3;
+            acc46 += w11_0.z * b0 + w11_1.z * b1 + w11_2.z * b2 + w11_3.z * b3;
+            acc47 += w11_0.w * b0 + w11_1.w * b1 + w11_2.w * b2 + w11_3.w * b3;
+            let w12_0 = subgroupBroadcast(av1_0, 4u);
+            let w12_1 = subgroupBroadcast(av1_1, 4u);
+            let w12_2 = subgroupBroadcast(av1_2, 4u);
+            let w12_3 = subgroupBroadcast(av1_3, 4u);
+            acc48 += w12_0.x * b0 + w12_1.x * b1 + w12_2.x * b2 + w12_3.x * b3;
+            acc49 += w12_0.y * b0 + w12_1.y * b1 + w12_2.y * b2 + w12_3.y * b3;
+            acc50 += w12_0.z * b0 + w12_1.z * b1 + w12_2.z * b2 + w12_3.z * b3;
+            acc51 += w12_0.w * b0 + w12_1.w * b1 + w12_2.w * b2 + w12_3.w * b3;
+            let w13_0 = subgroupBroadcast(av1_0, 5u);
+            let w13_1 = subgroupBroadcast(av1_1, 5u);
+            let w13_2 = subgroupBroadcast(av1_2, 5u);
+            let w13_3 = subgroupBroadcast(av1_3, 5u);
+            acc52 += w13_0.x * b0 + w13_1.x * b1 + w13_2.x * b2 + w13_3.x * b3;
+            acc53 += w13_0.y * b0 + w13_1.y * b1 + w13_2.y * b2 + w13_3.y * b3;
+            acc54 += w13_0.z * b0 + w13_1.z * b1 + w13_2.z * b2 + w13_3.z * b3;
+            acc55 += w13_0.w * b0 + w13_1.w * b1 + w13_2.w * b2 + w13_3.w * b3;
+            let w14_0 = subgroupBroadcast(av1_0, 6u);
+            let w14_1 = subgroupBroadcast(av1_1, 6u);
+            let w14_2 = subgroupBroadcast(av1_2, 6u);
+            let w14_3 = subgroupBroadcast(av1_3, 6u);
+            acc56 += w14_0.x * b0 + w14_1.x * b1 + w14_2.x * b2 + w14_3.x * b3;
+            acc57 += w14_0.y * b0 + w14_1.y * b1 + w14_2.y * b2 + w14_3.y * b3;
+            acc58 += w14_0.z * b0 + w14_1.z * b1 + w14_2.z * b2 + w14_3.z * b3;
+            acc59 += w14_0.w * b0 + w14_1.w * b1 + w14_2.w * b2 + w14_3.w * b3;
+            let w15_0 = subgroupBroadcast(av1_0, 7u);
+            let w15_1 = subgroupBroadcast(av1_1, 7u);
+            let w15_2 = subgroupBroadcast(av1_2, 7u);
+            let w15_3 = subgroupBroadcast(av1_3, 7u);
+            acc60 += w15_0.x * b0 + w15_1.x * b1 + w15_2.x * b2 + w15_3.x * b3;
+            acc61 += w15_0.y * b0 + w15_1.y * b1 + w15_2.y * b2 + w15_3.y * b3;
+            acc62 += w15_0.z * b0 + w15_1.z * b1 + w15_2.z * b2 + w15_3.z * b3;
+            acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+        if (rb + 32u < m) {
+            c4[c0 + 32u * n4] = acc32;
+        }
+        if (rb + 33u < m) {
+            c4[c0 + 33u * n4] = acc33;
+        }
+        if (rb + 34u < m) {
+            c4[c0 + 34u * n4] = acc34;
+        }
+        if (rb + 35u < m) {
+            c4[c0 + 35u * n4] = acc35;
+        }
+        if (rb + 36u < m) {
+            c4[c0 + 36u * n4] = acc36;
+        }
+        if (rb + 37u < m) {
+            c4[c0 + 37u * n4] = acc37;
+        }
+        if (rb + 38u < m) {
+            c4[c0 + 38u * n4] = acc38;
+        }
+        if (rb + 39u < m) {
+            c4[c0 + 39u * n4] = acc39;
+        }
+        if (rb + 40u < m) {
+            c4[c0 + 40u * n4] = acc40;
+        }
+        if (rb + 41u < m) {
+            c4[c0 + 41u * n4] = acc41;
+        }
+        if (rb + 42u < m) {
+            c4[c0 + 42u * n4] = acc42;
+        }
+        if (rb + 43u < m) {
+            c4[c0 + 43u * n4] = acc43;
+        }
+        if (rb + 44u < m) {
+            c4[c0 + 44u * n4] = acc44;
+        }
+        if (rb + 45u < m) {
+            c4[c0 + 45u * n4] = acc45;
+        }
+        if (rb + 46u < m) {
+            c4[c0 + 46u * n4] = acc46;
+        }
+        if (rb + 47u < m) {
+            c4[c0 + 47u * n4] = acc47;
+        }
+        if (rb + 48u < m) {
+            c4[c0 + 48u * n4] = acc48;
+        }
+        if (rb + 49u < m) {
+            c4[c0 + 49u * n4] = acc49;
+        }
+        if (rb + 50u < m) {
+            c4[c0 + 50u * n4] = acc50;
+        }
+        if (rb + 51u < m) {
+            c4[c0 + 51u * n4] = acc51;
+        }
+        if (rb + 52u < m) {
+            c4[c0 + 52u * n4] = acc52;
+        }
+        if (rb + 53u < m) {
+            c4[c0 + 53u * n4] = acc53;
+        }
+        if (rb + 54u < m) {
+            c4[c0 + 54u * n4] = acc54;
+        }
+        if (rb + 55u < m) {
+            c4[c0 + 55u * n4] = acc55;
+        }
+        if (rb + 56u < m) {
+            c4[c0 + 56u * n4] = acc56;
+        }
+        if (rb + 57u < m) {
+            c4[c0 + 57u * n4] = acc57;
+        }
+        if (rb + 58u < m) {
+            c4[c0 + 58u * n4] = acc58;
+        }
+        if (rb + 59u < m) {
+            c4[c0 + 59u * n4] = acc59;
+        }
+        if (rb + 60u < m) {
+            c4[c0 + 60u * n4] = acc60;
+        }
+        if (rb + 61u < m) {
+            c4[c0 + 61u * n4] = acc61;
+        }
+        if (rb + 62u < m) {
+            c4[c0 + 62u * n4] = acc62;
+        }
+        if (rb + 63u < m) {
+            c4[c0 + 63u * n4] = acc63;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., N, K], c: [batch, M, N]; a 64 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg64s_tt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 64u + (s / 1u) * 64u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    var acc32 = vec4<f32>();
+    var acc33 = vec4<f32>();
+    var acc34 = vec4<f32>();
+    var acc35 = vec4<f32>();
+    var acc36 = vec4<f32>();
+    var acc37 = vec4<f32>();
+    var acc38 = vec4<f32>();
+    var acc39 = vec4<f32>();
+    var acc40 = vec4<f32>();
+    var acc41 = vec4<f32>();
+    var acc42 = vec4<f32>();
+    var acc43 = vec4<f32>();
+    var acc44 = vec4<f32>();
+    var acc45 = vec4<f32>();
+    var acc46 = vec4<f32>();
+    var acc47 = vec4<f32>();
+    var acc48 = vec4<f32>();
+    var acc49 = vec4<f32>();
+    var acc50 = vec4<f32>();
+    var acc51 = vec4<f32>();
+    var acc52 = vec4<f32>();
+    var acc53 = vec4<f32>();
+    var acc54 = vec4<f32>();
+    var acc55 = vec4<f32>();
+    var acc56 = vec4<f32>();
+    var acc57 = vec4<f32>();
+    var acc58 = vec4<f32>();
+    var acc59 = vec4<f32>();
+    var acc60 = vec4<f32>();
+    var acc61 = vec4<f32>();
+    var acc62 = vec4<f32>();
+    var acc63 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
+        let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
+        let m4 = m / 4u;
+        let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+        let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+        let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+        let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+            let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+            let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+            let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+            let av1_0 = a4[ag1 + (4u * k4 + 0u) * m4];
+            let av1_1 = a4[ag1 + (4u * k4 + 1u) * m4];
+            let av1_2 = a4[ag1 + (4u * k4 + 2u) * m4];
+            let av1_3 = a4[ag1 + (4u * k4 + 3u) * m4];
+            let bt0 = b4[bc0 + k4];
+            let bt1 = b4[bc1 + k4];
+            let bt2 = b4[bc2 + k4];
+            let bt3 = b4[bc3 + k4];
+            let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+            let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+            let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+            let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+            let w0_0 = subgroupBroadcast(av0_0, 0u);
+            let w0_1 = subgroupBroadcast(av0_1, 0u);
+            let w0_2 = subgroupBroadcast(av0_2, 0u);
+            let w0_3 = subgroupBroadcast(av0_3, 0u);
+            acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+            acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+            acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+            acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+            let w1_0 = subgroupBroadcast(av0_0, 1u);
+            let w1_1 = subgroupBroadcast(av0_1, 1u);
+            let w1_2 = subgroupBroadcast(av0_2, 1u);
+            let w1_3 = subgroupBroadcast(av0_3, 1u);
+            acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+            acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+            acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+            acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+            let w2_0 = subgroupBroadcast(av0_0, 2u);
+            let w2_1 = subgroupBroadcast(av0_1, 2u);
+            let w2_2 = subgroupBroadcast(av0_2, 2u);
+            let w2_3 = subgroupBroadcast(av0_3, 2u);
+            acc8 += w2_0.x * b0 + w2_1.x * b1 + w2_2.x * b2 + w2_3.x * b3;
+            acc9 += w2_0.y * b0 + w2_1.y * b1 + w2_2.y * b2 + w2_3.y * b3;
+            acc10 += w2_0.z * b0 + w2_1.z * b1 + w2_2.z * b2 + w2_3.z * b3;
+            acc11 += w2_0.w * b0 + w2_1.w * b1 + w2_2.w * b2 + w2_3.w * b3;
+            let w3_0 = subgroupBroadcast(av0_0, 3u);
+            let w3_1 = subgroupBroadcast(av0_1, 3u);
+            let w3_2 = subgroupBroadcast(av0_2, 3u);
+            let w3_3 = subgroupBroadcast(av0_3, 3u);
+            acc12 += w3_0.x * b0 + w3_1.x * b1 + w3_2.x * b2 + w3_3.x * b3;
+            acc13 += w3_0.y * b0 + w3_1.y * b1 + w3_2.y * b2 + w3_3.y * b3;
+            acc14 += w3_0.z * b0 + w3_1.z * b1 + w3_2.z * b2 + w3_3.z * b3;
+            acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
+            let w4_0 = subgroupBroadcast(av0_0, 4u);
+            let w4_1 = subgroupBroadcast(av0_1, 4u);
+            let w4_2 = subgroupBroadcast(av0_2, 4u);
+            let w4_3 = subgroupBroadcast(av0_3, 4u);
+            acc16 += w4_0.x * b0 + w4_1.x * b1 + w4_2.x * b2 + w4_3.x * b3;
+            acc17 += w4_0.y * b0 + w4_1.y * b1 + w4_2.y * b2 + w4_3.y * b3;
+            acc18 += w4_0.z * b0 + w4_1.z * b1 + w4_2.z * b2 + w4_3.z * b3;
+            acc19 += w4_0.w * b0 + w4_1.w * b1 + w4_2.w * b2 + w4_3.w * b3;
+            let w5_0 = subgroupBroadcast(av0_0, 5u);
+            let w5_1 = subgroupBroadcast(av0_1, 5u);
+            let w5_2 = subgroupBroadcast(av0_2, 5u);
+            let w5_3 = subgroupBroadcast(av0_3, 5u);
+            acc20 += w5_0.x * b0 + w5_1.x * b1 + w5_2.x * b2 + w5_3.x * b3;
+            acc21 += w5_0.y * b0 + w5_1.y * b1 + w5_2.y * b2 + w5_3.y * b3;
+            acc22 += w5_0.z * b0 + w5_1.z * b1 + w5_2.z * b2 + w5_3.z * b3;
+            acc23 += w5_0.w * b0 + w5_1.w * b1 + w5_2.w * b2 + w5_3.w * b3;
+            let w6_0 = subgroupBroadcast(av0_0, 6u);
+            let w6_1 = subgroupBroadcast(av0_1, 6u);
+            let w6_2 = subgroupBroadcast(av0_2, 6u);
+            let w6_3 = subgroupBroadcast(av0_3, 6u);
+            acc24 += w6_0.x * b0 + w6_1.x * b1 + w6_2.x * b2 + w6_3.x * b3;
+            acc25 += w6_0.y * b0 + w6_1.y * b1 + w6_2.y * b2 + w6_3.y * b3;
+            acc26 += w6_0.z * b0 + w6_1.z * b1 + w6_2.z * b2 + w6_3.z * b3;
+            acc27 += w6_0.w * b0 + w6_1.w * b1 + w6_2.w * b2 + w6_3.w * b3;
+            let w7_0 = subgroupBroadcast(av0_0, 7u);
+            let w7_1 = subgroupBroadcast(av0_1, 7u);
+            let w7_2 = subgroupBroadcast(av0_2, 7u);
+            let w7_3 = subgroupBroadcast(av0_3, 7u);
+            acc28 += w7_0.x * b0 + w7_1.x * b1 + w7_2.x * b2 + w7_3.x * b3;
+            acc29 += w7_0.y * b0 + w7_1.y * b1 + w7_2.y * b2 + w7_3.y * b3;
+            acc30 += w7_0.z * b0 + w7_1.z * b1 + w7_2.z * b2 + w7_3.z * b3;
+            acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
+            let w8_0 = subgroupBroadcast(av1_0, 0u);
+            let w8_1 = subgroupBroadcast(av1_1, 0u);
+            let w8_2 = subgroupBroadcast(av1_2, 0u);
+            let w8_3 = subgroupBroadcast(av1_3, 0u);
+            acc32 += w8_0.x * b0 + w8_1.x * b1 + w8_2.x * b2 + w8_3.x * b3;
+            acc33 += w8_0.y * b0 + w8_1.y * b1 + w8_2.y * b2 + w8_3.y * b3;
+            acc34 += w8_0.z * b0 + w8_1.z * b1 + w8_2.z * b2 + w8_3.z * b3;
+            acc35 += w8_0.w * b0 + w8_1.w * b1 + w8_2.w * b2 + w8_3.w * b3;
+            let w9_0 = subgroupBroadcast(av1_0, 1u);
+            let w9_1 = subgroupBroadcast(av1_1, 1u);
+            let w9_2 = subgroupBroadcast(av1_2, 1u);
+            let w9_3 = subgroupBroadcast(av1_3, 1u);
+            acc36 += w9_0.x * b0 + w9_1.x * b1 + w9_2.x * b2 + w9_3.x * b3;
+            acc37 += w9_0.y * b0 + w9_1.y * b1 + w9_2.y * b2 + w9_3.y * b3;
+            acc38 += w9_0.z * b0 + w9_1.z * b1 + w9_2.z * b2 + w9_3.z * b3;
+            acc39 += w9_0.w * b0 + w9_1.w * b1 + w9_2.w * b2 + w9_3.w * b3;
+            let w10_0 = subgroupBroadcast(av1_0, 2u);
+            let w10_1 = subgroupBroadcast(av1_1, 2u);
+            let w10_2 = subgroupBroadcast(av1_2, 2u);
+            let w10_3 = subgroupBroadcast(av1_3, 2u);
+            acc40 += w10_0.x * b0 + w10_1.x * b1 + w10_2.x * b2 + w10_3.x * b3;
+            acc41 += w10_0.y * b0 + w10_1.y * b1 + w10_2.y * b2 + w10_3.y * b3;
+            acc42 += w10_0.z * b0 + w10_1.z * b1 + w10_2.z * b2 + w10_3.z * b3;
+            acc43 += w10_0.w * b0 + w10_1.w * b1 + w10_2.w * b2 + w10_3.w * b3;
+            let w11_0 = subgroupBroadcast(av1_0, 3u);
+            let w11_1 = subgroupBroadcast(av1_1, 3u);
+            let w11_2 = subgroupBroadcast(av1_2, 3u);
+            let w11_3 = subgroupBroadcast(av1_3, 3u);
+            acc44 += w11_0.x * b0 + w11_1.x * b1 + w11_2.x * b2 + w11_3.x * b3;
+            acc45 += w11_0.y * b0 + w11_1.y * b1 + w11_2.y * b2 + w11_3.y * b3;
+            acc46 += w11_0.z * b0 + w11_1.z * b1 + w11_2.z * b2 + w11_3.z * b3;
+            acc47 += w11_0.w * b0 + w11_1.w * b1 + w11_2.w * b2 + w11_3.w * b3;
+            let w12_0 = subgroupBroadcast(av1_0, 4u);
+            let w12_1 = subgroupBroadcast(av1_1, 4u);
+            let w12_2 = subgroupBroadcast(av1_2, 4u);
+            let w12_3 = subgroupBroadcast(av1_3, 4u);
+            acc48 += w12_0.x * b0 + w12_1.x * b1 + w12_2.x * b2 + w12_3.x * b3;
+            acc49 += w12_0.y * b0 + w12_1.y * b1 + w12_2.y * b2 + w12_3.y * b3;
+            acc50 += w12_0.z * b0 + w12_1.z * b1 + w12_2.z * b2 + w12_3.z * b3;
+            acc51 += w12_0.w * b0 + w12_1.w * b1 + w12_2.w * b2 + w12_3.w * b3;
+            let w13_0 = subgroupBroadcast(av1_0, 5u);
+            let w13_1 = subgroupBroadcast(av1_1, 5u);
+            let w13_2 = subgroupBroadcast(av1_2, 5u);
+            let w13_3 = subgroupBroadcast(av1_3, 5u);
+            acc52 += w13_0.x * b0 + w13_1.x * b1 + w13_2.x * b2 + w13_3.x * b3;
+            acc53 += w13_0.y * b0 + w13_1.y * b1 + w13_2.y * b2 + w13_3.y * b3;
+            acc54 += w13_0.z * b0 + w13_1.z * b1 + w13_2.z * b2 + w13_3.z * b3;
+            acc55 += w13_0.w * b0 + w13_1.w * b1 + w13_2.w * b2 + w13_3.w * b3;
+            let w14_0 = subgroupBroadcast(av1_0, 6u);
+            let w14_1 = subgroupBroadcast(av1_1, 6u);
+            let w14_2 = subgroupBroadcast(av1_2, 6u);
+            let w14_3 = subgroupBroadcast(av1_3, 6u);
+            acc56 += w14_0.x * b0 + w14_1.x * b1 + w14_2.x * b2 + w14_3.x * b3;
+            acc57 += w14_0.y * b0 + w14_1.y * b1 + w14_2.y * b2 + w14_3.y * b3;
+            acc58 += w14_0.z * b0 + w14_1.z * b1 + w14_2.z * b2 + w14_3.z * b3;
+            acc59 += w14_0.w * b0 + w14_1.w * b1 + w14_2.w * b2 + w14_3.w * b3;
+            let w15_0 = subgroupBroadcast(av1_0, 7u);
+            let w15_1 = subgroupBroadcast(av1_1, 7u);
+            let w15_2 = subgroupBroadcast(av1_2, 7u);
+            let w15_3 = subgroupBroadcast(av1_3, 7u);
+            acc60 += w15_0.x * b0 + w15_1.x * b1 + w15_2.x * b2 + w15_3.x * b3;
+            acc61 += w15_0.y * b0 + w15_1.y * b1 + w15_2.y * b2 + w15_3.y * b3;
+            acc62 += w15_0.z * b0 + w15_1.z * b1 + w15_2.z * b2 + w15_3.z * b3;
+            acc63 += w15_0.w * b0 + w15_1.w * b1 + w15_2.w * b2 + w15_3.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+        if (rb + 32u < m) {
+            c4[c0 + 32u * n4] = acc32;
+        }
+        if (rb + 33u < m) {
+            c4[c0 + 33u * n4] = acc33;
+        }
+        if (rb + 34u < m) {
+            c4[c0 + 34u * n4] = acc34;
+        }
+        if (rb + 35u < m) {
+            c4[c0 + 35u * n4] = acc35;
+        }
+        if (rb + 36u < m) {
+            c4[c0 + 36u * n4] = acc36;
+        }
+        if (rb + 37u < m) {
+            c4[c0 + 37u * n4] = acc37;
+        }
+        if (rb + 38u < m) {
+            c4[c0 + 38u * n4] = acc38;
+        }
+        if (rb + 39u < m) {
+            c4[c0 + 39u * n4] = acc39;
+        }
+        if (rb + 40u < m) {
+            c4[c0 + 40u * n4] = acc40;
+        }
+        if (rb + 41u < m) {
+            c4[c0 + 41u * n4] = acc41;
+        }
+        if (rb + 42u < m) {
+            c4[c0 + 42u * n4] = acc42;
+        }
+        if (rb + 43u < m) {
+            c4[c0 + 43u * n4] = acc43;
+        }
+        if (rb + 44u < m) {
+            c4[c0 + 44u * n4] = acc44;
+        }
+        if (rb + 45u < m) {
+            c4[c0 + 45u * n4] = acc45;
+        }
+        if (rb + 46u < m) {
+            c4[c0 + 46u * n4] = acc46;
+        }
+        if (rb + 47u < m) {
+            c4[c0 + 47u * n4] = acc47;
+        }
+        if (rb + 48u < m) {
+            c4[c0 + 48u * n4] = acc48;
+        }
+        if (rb + 49u < m) {
+            c4[c0 + 49u * n4] = acc49;
+        }
+        if (rb + 50u < m) {
+            c4[c0 + 50u * n4] = acc50;
+        }
+        if (rb + 51u < m) {
+            c4[c0 + 51u * n4] = acc51;
+        }
+        if (rb + 52u < m) {
+            c4[c0 + 52u * n4] = acc52;
+        }
+        if (rb + 53u < m) {
+            c4[c0 + 53u * n4] = acc53;
+        }
+        if (rb + 54u < m) {
+            c4[c0 + 54u * n4] = acc54;
+        }
+        if (rb + 55u < m) {
+            c4[c0 + 55u * n4] = acc55;
+        }
+        if (rb + 56u < m) {
+            c4[c0 + 56u * n4] = acc56;
+        }
+        if (rb + 57u < m) {
+            c4[c0 + 57u * n4] = acc57;
+        }
+        if (rb + 58u < m) {
+            c4[c0 + 58u * n4] = acc58;
+        }
+        if (rb + 59u < m) {
+            c4[c0 + 59u * n4] = acc59;
+        }
+        if (rb + 60u < m) {
+            c4[c0 + 60u * n4] = acc60;
+        }
+        if (rb + 61u < m) {
+            c4[c0 + 61u * n4] = acc61;
+        }
+        if (rb + 62u < m) {
+            c4[c0 + 62u * n4] = acc62;
+        }
+        if (rb + 63u < m) {
+            c4[c0 + 63u * n4] = acc63;
+        }
+    }
+}
+
+// a: [batch.., M, K], b: [batch.., K, N], c: [batch, M, N]; a 32 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg32s_nn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 1u) * 32u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+        let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
+        let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
+        let ar3 = off.x + min(rb + l + 24u, m - 1u) * k4n;
+        let bc = off.y + min(cg, n4 - 1u);
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0 = a4[ar0 + k4];
+            let av1 = a4[ar1 + k4];
+            let av2 = a4[ar2 + k4];
+            let av3 = a4[ar3 + k4];
+            let b0 = b4[bc + (4u * k4 + 0u) * n4];
+            let b1 = b4[bc + (4u * k4 + 1u) * n4];
+            let b2 = b4[bc + (4u * k4 + 2u) * n4];
+            let b3 = b4[bc + (4u * k4 + 3u) * n4];
+            let x0 = subgroupBroadcast(av0, 0u);
+            acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+            let x1 = subgroupBroadcast(av0, 1u);
+            acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+            let x2 = subgroupBroadcast(av0, 2u);
+            acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+            let x3 = subgroupBroadcast(av0, 3u);
+            acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+            let x4 = subgroupBroadcast(av0, 4u);
+            acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+            let x5 = subgroupBroadcast(av0, 5u);
+            acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+            let x6 = subgroupBroadcast(av0, 6u);
+            acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+            let x7 = subgroupBroadcast(av0, 7u);
+            acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+            let x8 = subgroupBroadcast(av1, 0u);
+            acc8 += x8.x * b0 + x8.y * b1 + x8.z * b2 + x8.w * b3;
+            let x9 = subgroupBroadcast(av1, 1u);
+            acc9 += x9.x * b0 + x9.y * b1 + x9.z * b2 + x9.w * b3;
+            let x10 = subgroupBroadcast(av1, 2u);
+            acc10 += x10.x * b0 + x10.y * b1 + x10.z * b2 + x10.w * b3;
+            let x11 = subgroupBroadcast(av1, 3u);
+            acc11 += x11.x * b0 + x11.y * b1 + x11.z * b2 + x11.w * b3;
+            let x12 = subgroupBroadcast(av1, 4u);
+            acc12 += x12.x * b0 + x12.y * b1 + x12.z * b2 + x12.w * b3;
+            let x13 = subgroupBroadcast(av1, 5u);
+            acc13 += x13.x * b0 + x13.y * b1 + x13.z * b2 + x13.w * b3;
+            let x14 = subgroupBroadcast(av1, 6u);
+            acc14 += x14.x * b0 + x14.y * b1 + x14.z * b2 + x14.w * b3;
+            let x15 = subgroupBroadcast(av1, 7u);
+            acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
+            let x16 = subgroupBroadcast(av2, 0u);
+            acc16 += x16.x * b0 + x16.y * b1 + x16.z * b2 + x16.w * b3;
+            let x17 = subgroupBroadcast(av2, 1u);
+            acc17 += x17.x * b0 + x17.y * b1 + x17.z * b2 + x17.w * b3;
+            let x18 = subgroupBroadcast(av2, 2u);
+            acc18 += x18.x * b0 + x18.y * b1 + x18.z * b2 + x18.w * b3;
+            let x19 = subgroupBroadcast(av2, 3u);
+            acc19 += x19.x * b0 + x19.y * b1 + x19.z * b2 + x19.w * b3;
+            let x20 = subgroupBroadcast(av2, 4u);
+            acc20 += x20.x * b0 + x20.y * b1 + x20.z * b2 + x20.w * b3;
+            let x21 = subgroupBroadcast(av2, 5u);
+            acc21 += x21.x * b0 + x21.y * b1 + x21.z * b2 + x21.w * b3;
+            let x22 = subgroupBroadcast(av2, 6u);
+            acc22 += x22.x * b0 + x22.y * b1 + x22.z * b2 + x22.w * b3;
+            let x23 = subgroupBroadcast(av2, 7u);
+            acc23 += x23.x * b0 + x23.y * b1 + x23.z * b2 + x23.w * b3;
+            let x24 = subgroupBroadcast(av3, 0u);
+            acc24 += x24.x * b0 + x24.y * b1 + x24.z * b2 + x24.w * b3;
+            let x25 = subgroupBroadcast(av3, 1u);
+            acc25 += x25.x * b0 + x25.y * b1 + x25.z * b2 + x25.w * b3;
+            let x26 = subgroupBroadcast(av3, 2u);
+            acc26 += x26.x * b0 + x26.y * b1 + x26.z * b2 + x26.w * b3;
+            let x27 = subgroupBroadcast(av3, 3u);
+            acc27 += x27.x * b0 + x27.y * b1 + x27.z * b2 + x27.w * b3;
+            let x28 = subgroupBroadcast(av3, 4u);
+            acc28 += x28.x * b0 + x28.y * b1 + x28.z * b2 + x28.w * b3;
+            let x29 = subgroupBroadcast(av3, 5u);
+            acc29 += x29.x * b0 + x29.y * b1 + x29.z * b2 + x29.w * b3;
+            let x30 = subgroupBroadcast(av3, 6u);
+            acc30 += x30.x * b0 + x30.y * b1 + x30.z * b2 + x30.w * b3;
+            let x31 = subgroupBroadcast(av3, 7u);
+            acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+    }
+}
+
+// a: [batch.., M, K], b: [batch.., N, K], c: [batch, M, N]; a 32 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg32s_nt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 1u) * 32u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
+        let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
+        let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
+        let ar3 = off.x + min(rb + l + 24u, m - 1u) * k4n;
+        let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+        let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+        let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+        let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0 = a4[ar0 + k4];
+            let av1 = a4[ar1 + k4];
+            let av2 = a4[ar2 + k4];
+            let av3 = a4[ar3 + k4];
+            let bt0 = b4[bc0 + k4];
+            let bt1 = b4[bc1 + k4];
+            let bt2 = b4[bc2 + k4];
+            let bt3 = b4[bc3 + k4];
+            let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+            let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+            let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+            let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+            let x0 = subgroupBroadcast(av0, 0u);
+            acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+            let x1 = subgroupBroadcast(av0, 1u);
+            acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+            let x2 = subgroupBroadcast(av0, 2u);
+            acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+            let x3 = subgroupBroadcast(av0, 3u);
+            acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+            let x4 = subgroupBroadcast(av0, 4u);
+            acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+            let x5 = subgroupBroadcast(av0, 5u);
+            acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+            let x6 = subgroupBroadcast(av0, 6u);
+            acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+            let x7 = subgroupBroadcast(av0, 7u);
+            acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
+            let x8 = subgroupBroadcast(av1, 0u);
+            acc8 += x8.x * b0 + x8.y * b1 + x8.z * b2 + x8.w * b3;
+            let x9 = subgroupBroadcast(av1, 1u);
+            acc9 += x9.x * b0 + x9.y * b1 + x9.z * b2 + x9.w * b3;
+            let x10 = subgroupBroadcast(av1, 2u);
+            acc10 += x10.x * b0 + x10.y * b1 + x10.z * b2 + x10.w * b3;
+            let x11 = subgroupBroadcast(av1, 3u);
+            acc11 += x11.x * b0 + x11.y * b1 + x11.z * b2 + x11.w * b3;
+            let x12 = subgroupBroadcast(av1, 4u);
+            acc12 += x12.x * b0 + x12.y * b1 + x12.z * b2 + x12.w * b3;
+            let x13 = subgroupBroadcast(av1, 5u);
+            acc13 += x13.x * b0 + x13.y * b1 + x13.z * b2 + x13.w * b3;
+            let x14 = subgroupBroadcast(av1, 6u);
+            acc14 += x14.x * b0 + x14.y * b1 + x14.z * b2 + x14.w * b3;
+            let x15 = subgroupBroadcast(av1, 7u);
+            acc15 += x15.x * b0 + x15.y * b1 + x15.z * b2 + x15.w * b3;
+            let x16 = subgroupBroadcast(av2, 0u);
+            acc16 += x16.x * b0 + x16.y * b1 + x16.z * b2 + x16.w * b3;
+            let x17 = subgroupBroadcast(av2, 1u);
+            acc17 += x17.x * b0 + x17.y * b1 + x17.z * b2 + x17.w * b3;
+            let x18 = subgroupBroadcast(av2, 2u);
+            acc18 += x18.x * b0 + x18.y * b1 + x18.z * b2 + x18.w * b3;
+            let x19 = subgroupBroadcast(av2, 3u);
+            acc19 += x19.x * b0 + x19.y * b1 + x19.z * b2 + x19.w * b3;
+            let x20 = subgroupBroadcast(av2, 4u);
+            acc20 += x20.x * b0 + x20.y * b1 + x20.z * b2 + x20.w * b3;
+            let x21 = subgroupBroadcast(av2, 5u);
+            acc21 += x21.x * b0 + x21.y * b1 + x21.z * b2 + x21.w * b3;
+            let x22 = subgroupBroadcast(av2, 6u);
+            acc22 += x22.x * b0 + x22.y * b1 + x22.z * b2 + x22.w * b3;
+            let x23 = subgroupBroadcast(av2, 7u);
+            acc23 += x23.x * b0 + x23.y * b1 + x23.z * b2 + x23.w * b3;
+            let x24 = subgroupBroadcast(av3, 0u);
+            acc24 += x24.x * b0 + x24.y * b1 + x24.z * b2 + x24.w * b3;
+            let x25 = subgroupBroadcast(av3, 1u);
+            acc25 += x25.x * b0 + x25.y * b1 + x25.z * b2 + x25.w * b3;
+            let x26 = subgroupBroadcast(av3, 2u);
+            acc26 += x26.x * b0 + x26.y * b1 + x26.z * b2 + x26.w * b3;
+            let x27 = subgroupBroadcast(av3, 3u);
+            acc27 += x27.x * b0 + x27.y * b1 + x27.z * b2 + x27.w * b3;
+            let x28 = subgroupBroadcast(av3, 4u);
+            acc28 += x28.x * b0 + x28.y * b1 + x28.z * b2 + x28.w * b3;
+            let x29 = subgroupBroadcast(av3, 5u);
+            acc29 += x29.x * b0 + x29.y * b1 + x29.z * b2 + x29.w * b3;
+            let x30 = subgroupBroadcast(av3, 6u);
+            acc30 += x30.x * b0 + x30.y * b1 + x30.z * b2 + x30.w * b3;
+            let x31 = subgroupBroadcast(av3, 7u);
+            acc31 += x31.x * b0 + x31.y * b1 + x31.z * b2 + x31.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., K, N], c: [batch, M, N]; a 32 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg32s_tn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 1u) * 32u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
+        let m4 = m / 4u;
+        let bc = off.y + min(cg, n4 - 1u);
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+            let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+            let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+            let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+            let b0 = b4[bc + (4u * k4 + 0u) * n4];
+            let b1 = b4[bc + (4u * k4 + 1u) * n4];
+            let b2 = b4[bc + (4u * k4 + 2u) * n4];
+            let b3 = b4[bc + (4u * k4 + 3u) * n4];
+            let w0_0 = subgroupBroadcast(av0_0, 0u);
+            let w0_1 = subgroupBroadcast(av0_1, 0u);
+            let w0_2 = subgroupBroadcast(av0_2, 0u);
+            let w0_3 = subgroupBroadcast(av0_3, 0u);
+            acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+            acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+            acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+            acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+            let w1_0 = subgroupBroadcast(av0_0, 1u);
+            let w1_1 = subgroupBroadcast(av0_1, 1u);
+            let w1_2 = subgroupBroadcast(av0_2, 1u);
+            let w1_3 = subgroupBroadcast(av0_3, 1u);
+            acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+            acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+            acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+            acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+            let w2_0 = subgroupBroadcast(av0_0, 2u);
+            let w2_1 = subgroupBroadcast(av0_1, 2u);
+            let w2_2 = subgroupBroadcast(av0_2, 2u);
+            let w2_3 = subgroupBroadcast(av0_3, 2u);
+            acc8 += w2_0.x * b0 + w2_1.x * b1 + w2_2.x * b2 + w2_3.x * b3;
+            acc9 += w2_0.y * b0 + w2_1.y * b1 + w2_2.y * b2 + w2_3.y * b3;
+            acc10 += w2_0.z * b0 + w2_1.z * b1 + w2_2.z * b2 + w2_3.z * b3;
+            acc11 += w2_0.w * b0 + w2_1.w * b1 + w2_2.w * b2 + w2_3.w * b3;
+            let w3_0 = subgroupBroadcast(av0_0, 3u);
+            let w3_1 = subgroupBroadcast(av0_1, 3u);
+            let w3_2 = subgroupBroadcast(av0_2, 3u);
+            let w3_3 = subgroupBroadcast(av0_3, 3u);
+            acc12 += w3_0.x * b0 + w3_1.x * b1 + w3_2.x * b2 + w3_3.x * b3;
+            acc13 += w3_0.y * b0 + w3_1.y * b1 + w3_2.y * b2 + w3_3.y * b3;
+            acc14 += w3_0.z * b0 + w3_1.z * b1 + w3_2.z * b2 + w3_3.z * b3;
+            acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
+            let w4_0 = subgroupBroadcast(av0_0, 4u);
+            let w4_1 = subgroupBroadcast(av0_1, 4u);
+            let w4_2 = subgroupBroadcast(av0_2, 4u);
+            let w4_3 = subgroupBroadcast(av0_3, 4u);
+            acc16 += w4_0.x * b0 + w4_1.x * b1 + w4_2.x * b2 + w4_3.x * b3;
+            acc17 += w4_0.y * b0 + w4_1.y * b1 + w4_2.y * b2 + w4_3.y * b3;
+            acc18 += w4_0.z * b0 + w4_1.z * b1 + w4_2.z * b2 + w4_3.z * b3;
+            acc19 += w4_0.w * b0 + w4_1.w * b1 + w4_2.w * b2 + w4_3.w * b3;
+            let w5_0 = subgroupBroadcast(av0_0, 5u);
+            let w5_1 = subgroupBroadcast(av0_1, 5u);
+            let w5_2 = subgroupBroadcast(av0_2, 5u);
+            let w5_3 = subgroupBroadcast(av0_3, 5u);
+            acc20 += w5_0.x * b0 + w5_1.x * b1 + w5_2.x * b2 + w5_3.x * b3;
+            acc21 += w5_0.y * b0 + w5_1.y * b1 + w5_2.y * b2 + w5_3.y * b3;
+            acc22 += w5_0.z * b0 + w5_1.z * b1 + w5_2.z * b2 + w5_3.z * b3;
+            acc23 += w5_0.w * b0 + w5_1.w * b1 + w5_2.w * b2 + w5_3.w * b3;
+            let w6_0 = subgroupBroadcast(av0_0, 6u);
+            let w6_1 = subgroupBroadcast(av0_1, 6u);
+            let w6_2 = subgroupBroadcast(av0_2, 6u);
+            let w6_3 = subgroupBroadcast(av0_3, 6u);
+            acc24 += w6_0.x * b0 + w6_1.x * b1 + w6_2.x * b2 + w6_3.x * b3;
+            acc25 += w6_0.y * b0 + w6_1.y * b1 + w6_2.y * b2 + w6_3.y * b3;
+            acc26 += w6_0.z * b0 + w6_1.z * b1 + w6_2.z * b2 + w6_3.z * b3;
+            acc27 += w6_0.w * b0 + w6_1.w * b1 + w6_2.w * b2 + w6_3.w * b3;
+            let w7_0 = subgroupBroadcast(av0_0, 7u);
+            let w7_1 = subgroupBroadcast(av0_1, 7u);
+            let w7_2 = subgroupBroadcast(av0_2, 7u);
+            let w7_3 = subgroupBroadcast(av0_3, 7u);
+            acc28 += w7_0.x * b0 + w7_1.x * b1 + w7_2.x * b2 + w7_3.x * b3;
+            acc29 += w7_0.y * b0 + w7_1.y * b1 + w7_2.y * b2 + w7_3.y * b3;
+            acc30 += w7_0.z * b0 + w7_1.z * b1 + w7_2.z * b2 + w7_3.z * b3;
+            acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
+        }
+    }
+}
+
+// a: [batch.., K, M], b: [batch.., N, K], c: [batch, M, N]; a 32 x 32 tile per workgroup
+@compute @workgroup_size(8)
+fn sg32s_tt(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
+    let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
+    let bi = g / per_batch;
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
+        return;
+    }
+    let t = g % per_batch;
+    let s = li / 8u;
+    let l = li % 8u;
+    let m = p.m;
+    let k4n = p.k / 4u;
+    let n4 = p.n / 4u;
+    // Folded (p.fold batches of B and C side by side along N, one A), the tiles of one column
+    // come one after another, so that they share its B in cache.
+    let folded = p.fold > 1u;
+    let tr = select(t / p.tiles_n, t % p.tiles_m, folded);
+    let tc = select(t % p.tiles_n, t / p.tiles_m, folded);
+    let rb = tr * 32u + (s / 1u) * 32u;  // first row of this subgroup
+    let gc = tc * 8u + (s % 1u) * 8u + l;  // this lane's 4 columns: 4 gc .. 4 gc + 3
+    // Folded, the lane's batch fb and its columns 4 cg .. 4 cg + 3 in that batch.
+    let fb = select(0u, min(gc / n4, p.fold - 1u), folded);
+    let cg = select(gc, gc % n4, folded);
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    var acc4 = vec4<f32>();
+    var acc5 = vec4<f32>();
+    var acc6 = vec4<f32>();
+    var acc7 = vec4<f32>();
+    var acc8 = vec4<f32>();
+    var acc9 = vec4<f32>();
+    var acc10 = vec4<f32>();
+    var acc11 = vec4<f32>();
+    var acc12 = vec4<f32>();
+    var acc13 = vec4<f32>();
+    var acc14 = vec4<f32>();
+    var acc15 = vec4<f32>();
+    var acc16 = vec4<f32>();
+    var acc17 = vec4<f32>();
+    var acc18 = vec4<f32>();
+    var acc19 = vec4<f32>();
+    var acc20 = vec4<f32>();
+    var acc21 = vec4<f32>();
+    var acc22 = vec4<f32>();
+    var acc23 = vec4<f32>();
+    var acc24 = vec4<f32>();
+    var acc25 = vec4<f32>();
+    var acc26 = vec4<f32>();
+    var acc27 = vec4<f32>();
+    var acc28 = vec4<f32>();
+    var acc29 = vec4<f32>();
+    var acc30 = vec4<f32>();
+    var acc31 = vec4<f32>();
+    for (var bs = b0; bs < b1; bs++) {
+        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
+        let m4 = m / 4u;
+        let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
+        let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
+        let bc2 = off.y + min(4u * cg + 2u, p.n - 1u) * k4n;
+        let bc3 = off.y + min(4u * cg + 3u, p.n - 1u) * k4n;
+        for (var k4 = 0u; k4 < k4n; k4++) {
+            let av0_0 = a4[ag0 + (4u * k4 + 0u) * m4];
+            let av0_1 = a4[ag0 + (4u * k4 + 1u) * m4];
+            let av0_2 = a4[ag0 + (4u * k4 + 2u) * m4];
+            let av0_3 = a4[ag0 + (4u * k4 + 3u) * m4];
+            let bt0 = b4[bc0 + k4];
+            let bt1 = b4[bc1 + k4];
+            let bt2 = b4[bc2 + k4];
+            let bt3 = b4[bc3 + k4];
+            let b0 = vec4<f32>(bt0.x, bt1.x, bt2.x, bt3.x);
+            let b1 = vec4<f32>(bt0.y, bt1.y, bt2.y, bt3.y);
+            let b2 = vec4<f32>(bt0.z, bt1.z, bt2.z, bt3.z);
+            let b3 = vec4<f32>(bt0.w, bt1.w, bt2.w, bt3.w);
+            let w0_0 = subgroupBroadcast(av0_0, 0u);
+            let w0_1 = subgroupBroadcast(av0_1, 0u);
+            let w0_2 = subgroupBroadcast(av0_2, 0u);
+            let w0_3 = subgroupBroadcast(av0_3, 0u);
+            acc0 += w0_0.x * b0 + w0_1.x * b1 + w0_2.x * b2 + w0_3.x * b3;
+            acc1 += w0_0.y * b0 + w0_1.y * b1 + w0_2.y * b2 + w0_3.y * b3;
+            acc2 += w0_0.z * b0 + w0_1.z * b1 + w0_2.z * b2 + w0_3.z * b3;
+            acc3 += w0_0.w * b0 + w0_1.w * b1 + w0_2.w * b2 + w0_3.w * b3;
+            let w1_0 = subgroupBroadcast(av0_0, 1u);
+            let w1_1 = subgroupBroadcast(av0_1, 1u);
+            let w1_2 = subgroupBroadcast(av0_2, 1u);
+            let w1_3 = subgroupBroadcast(av0_3, 1u);
+            acc4 += w1_0.x * b0 + w1_1.x * b1 + w1_2.x * b2 + w1_3.x * b3;
+            acc5 += w1_0.y * b0 + w1_1.y * b1 + w1_2.y * b2 + w1_3.y * b3;
+            acc6 += w1_0.z * b0 + w1_1.z * b1 + w1_2.z * b2 + w1_3.z * b3;
+            acc7 += w1_0.w * b0 + w1_1.w * b1 + w1_2.w * b2 + w1_3.w * b3;
+            let w2_0 = subgroupBroadcast(av0_0, 2u);
+            let w2_1 = subgroupBroadcast(av0_1, 2u);
+            let w2_2 = subgroupBroadcast(av0_2, 2u);
+            let w2_3 = subgroupBroadcast(av0_3, 2u);
+            acc8 += w2_0.x * b0 + w2_1.x * b1 + w2_2.x * b2 + w2_3.x * b3;
+            acc9 += w2_0.y * b0 + w2_1.y * b1 + w2_2.y * b2 + w2_3.y * b3;
+            acc10 += w2_0.z * b0 + w2_1.z * b1 + w2_2.z * b2 + w2_3.z * b3;
+            acc11 += w2_0.w * b0 + w2_1.w * b1 + w2_2.w * b2 + w2_3.w * b3;
+            let w3_0 = subgroupBroadcast(av0_0, 3u);
+            let w3_1 = subgroupBroadcast(av0_1, 3u);
+            let w3_2 = subgroupBroadcast(av0_2, 3u);
+            let w3_3 = subgroupBroadcast(av0_3, 3u);
+            acc12 += w3_0.x * b0 + w3_1.x * b1 + w3_2.x * b2 + w3_3.x * b3;
+            acc13 += w3_0.y * b0 + w3_1.y * b1 + w3_2.y * b2 + w3_3.y * b3;
+            acc14 += w3_0.z * b0 + w3_1.z * b1 + w3_2.z * b2 + w3_3.z * b3;
+            acc15 += w3_0.w * b0 + w3_1.w * b1 + w3_2.w * b2 + w3_3.w * b3;
+            let w4_0 = subgroupBroadcast(av0_0, 4u);
+            let w4_1 = subgroupBroadcast(av0_1, 4u);
+            let w4_2 = subgroupBroadcast(av0_2, 4u);
+            let w4_3 = subgroupBroadcast(av0_3, 4u);
+            acc16 += w4_0.x * b0 + w4_1.x * b1 + w4_2.x * b2 + w4_3.x * b3;
+            acc17 += w4_0.y * b0 + w4_1.y * b1 + w4_2.y * b2 + w4_3.y * b3;
+            acc18 += w4_0.z * b0 + w4_1.z * b1 + w4_2.z * b2 + w4_3.z * b3;
+            acc19 += w4_0.w * b0 + w4_1.w * b1 + w4_2.w * b2 + w4_3.w * b3;
+            let w5_0 = subgroupBroadcast(av0_0, 5u);
+            let w5_1 = subgroupBroadcast(av0_1, 5u);
+            let w5_2 = subgroupBroadcast(av0_2, 5u);
+            let w5_3 = subgroupBroadcast(av0_3, 5u);
+            acc20 += w5_0.x * b0 + w5_1.x * b1 + w5_2.x * b2 + w5_3.x * b3;
+            acc21 += w5_0.y * b0 + w5_1.y * b1 + w5_2.y * b2 + w5_3.y * b3;
+            acc22 += w5_0.z * b0 + w5_1.z * b1 + w5_2.z * b2 + w5_3.z * b3;
+            acc23 += w5_0.w * b0 + w5_1.w * b1 + w5_2.w * b2 + w5_3.w * b3;
+            let w6_0 = subgroupBroadcast(av0_0, 6u);
+            let w6_1 = subgroupBroadcast(av0_1, 6u);
+            let w6_2 = subgroupBroadcast(av0_2, 6u);
+            let w6_3 = subgroupBroadcast(av0_3, 6u);
+            acc24 += w6_0.x * b0 + w6_1.x * b1 + w6_2.x * b2 + w6_3.x * b3;
+            acc25 += w6_0.y * b0 + w6_1.y * b1 + w6_2.y * b2 + w6_3.y * b3;
+            acc26 += w6_0.z * b0 + w6_1.z * b1 + w6_2.z * b2 + w6_3.z * b3;
+            acc27 += w6_0.w * b0 + w6_1.w * b1 + w6_2.w * b2 + w6_3.w * b3;
+            let w7_0 = subgroupBroadcast(av0_0, 7u);
+            let w7_1 = subgroupBroadcast(av0_1, 7u);
+            let w7_2 = subgroupBroadcast(av0_2, 7u);
+            let w7_3 = subgroupBroadcast(av0_3, 7u);
+            acc28 += w7_0.x * b0 + w7_1.x * b1 + w7_2.x * b2 + w7_3.x * b3;
+            acc29 += w7_0.y * b0 + w7_1.y * b1 + w7_2.y * b2 + w7_3.y * b3;
+            acc30 += w7_0.z * b0 + w7_1.z * b1 + w7_2.z * b2 + w7_3.z * b3;
+            acc31 += w7_0.w * b0 + w7_1.w * b1 + w7_2.w * b2 + w7_3.w * b3;
+        }
+    }
+    if (gc < max(p.fold, 1u) * n4) {
+        let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        if (rb + 0u < m) {
+            c4[c0 + 0u * n4] = acc0;
+        }
+        if (rb + 1u < m) {
+            c4[c0 + 1u * n4] = acc1;
+        }
+        if (rb + 2u < m) {
+            c4[c0 + 2u * n4] = acc2;
+        }
+        if (rb + 3u < m) {
+            c4[c0 + 3u * n4] = acc3;
+        }
+        if (rb + 4u < m) {
+            c4[c0 + 4u * n4] = acc4;
+        }
+        if (rb + 5u < m) {
+            c4[c0 + 5u * n4] = acc5;
+        }
+        if (rb + 6u < m) {
+            c4[c0 + 6u * n4] = acc6;
+        }
+        if (rb + 7u < m) {
+            c4[c0 + 7u * n4] = acc7;
+        }
+        if (rb + 8u < m) {
+            c4[c0 + 8u * n4] = acc8;
+        }
+        if (rb + 9u < m) {
+            c4[c0 + 9u * n4] = acc9;
+        }
+        if (rb + 10u < m) {
+            c4[c0 + 10u * n4] = acc10;
+        }
+        if (rb + 11u < m) {
+            c4[c0 + 11u * n4] = acc11;
+        }
+        if (rb + 12u < m) {
+            c4[c0 + 12u * n4] = acc12;
+        }
+        if (rb + 13u < m) {
+            c4[c0 + 13u * n4] = acc13;
+        }
+        if (rb + 14u < m) {
+            c4[c0 + 14u * n4] = acc14;
+        }
+        if (rb + 15u < m) {
+            c4[c0 + 15u * n4] = acc15;
+        }
+        if (rb + 16u < m) {
+            c4[c0 + 16u * n4] = acc16;
+        }
+        if (rb + 17u < m) {
+            c4[c0 + 17u * n4] = acc17;
+        }
+        if (rb + 18u < m) {
+            c4[c0 + 18u * n4] = acc18;
+        }
+        if (rb + 19u < m) {
+            c4[c0 + 19u * n4] = acc19;
+        }
+        if (rb + 20u < m) {
+            c4[c0 + 20u * n4] = acc20;
+        }
+        if (rb + 21u < m) {
+            c4[c0 + 21u * n4] = acc21;
+        }
+        if (rb + 22u < m) {
+            c4[c0 + 22u * n4] = acc22;
+        }
+        if (rb + 23u < m) {
+            c4[c0 + 23u * n4] = acc23;
+        }
+        if (rb + 24u < m) {
+            c4[c0 + 24u * n4] = acc24;
+        }
+        if (rb + 25u < m) {
+            c4[c0 + 25u * n4] = acc25;
+        }
+        if (rb + 26u < m) {
+            c4[c0 + 26u * n4] = acc26;
+        }
+        if (rb + 27u < m) {
+            c4[c0 + 27u * n4] = acc27;
+        }
+        if (rb + 28u < m) {
+            c4[c0 + 28u * n4] = acc28;
+        }
+        if (rb + 29u < m) {
+            c4[c0 + 29u * n4] = acc29;
+        }
+        if (rb + 30u < m) {
+            c4[c0 + 30u * n4] = acc30;
+        }
+        if (rb + 31u < m) {
+            c4[c0 + 31u * n4] = acc31;
         }
     }
 }

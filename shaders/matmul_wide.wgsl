@@ -23,7 +23,7 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,          // number of batch dims
-    sum_batch: u32,    // 1: C = sum over the batch of the products (one [M, N] output)
+    sum_batch: u32,    // > 0: C[i] = the sum of the products of batches i sum_batch .. (i + 1) sum_batch - 1
     fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
@@ -57,8 +57,13 @@ fn sg16_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -93,9 +98,7 @@ fn sg16_nn(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -227,8 +230,13 @@ fn sg16_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -263,9 +271,7 @@ fn sg16_nt(
     var acc13 = vec4<f32>();
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -412,8 +418,13 @@ fn sg32_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -464,9 +475,7 @@ fn sg32_nn(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -702,8 +711,13 @@ fn sg32_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -754,9 +768,7 @@ fn sg32_nt(
     var acc29 = vec4<f32>();
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -1007,8 +1019,13 @@ fn sg64_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1091,9 +1108,7 @@ fn sg64_nn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -1537,8 +1552,13 @@ fn sg64_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -1621,9 +1641,7 @@ fn sg64_nt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -2082,8 +2100,13 @@ fn sg64w_nn(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -2166,9 +2189,7 @@ fn sg64w_nn(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;
@@ -2612,8 +2633,13 @@ fn sg64w_nt(
 ) {
     let g = wid.x + nwg.x * (wid.y + nwg.y * wid.z);
     let per_batch = p.tiles_m * p.tiles_n;
+    // Output matrix bi: the product of batch bi, or (summing) the sum of the products of batches
+    // b0 .. b1 - 1, the bi-th range of p.sum_batch.
     let bi = g / per_batch;
-    if (bi >= p.batch) {
+    let summing = p.sum_batch != 0u;
+    let b0 = select(bi, bi * p.sum_batch, summing);
+    let b1 = select(bi + 1u, min(b0 + p.sum_batch, p.batch), summing);
+    if (b0 >= p.batch) {
         return;
     }
     let t = g % per_batch;
@@ -2696,9 +2722,7 @@ fn sg64w_nt(
     var acc61 = vec4<f32>();
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
-    // One product, or (sum_batch, launched for batch 0 only) the sum over the batch.
-    let batches = select(1u, p.batch, p.sum_batch != 0u);
-    for (var bs = bi; bs < bi + batches; bs++) {
+    for (var bs = b0; bs < b1; bs++) {
         let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y);
         let ar0 = off.x / 8u + min(rb + l + 0u, m - 1u) * k8n;
         let ar1 = off.x / 8u + min(rb + l + 8u, m - 1u) * k8n;

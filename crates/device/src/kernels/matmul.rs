@@ -28,6 +28,8 @@ struct Variant {
     entries: [&'static str; 4],
     tile: (usize, usize),
     gflops: f64,
+    /// Picked without a measured choice only where M fits one row of tiles.
+    short: bool,
 }
 
 impl Variant {
@@ -38,6 +40,7 @@ impl Variant {
             entries: [name; 4],
             tile: (8 * r, 8 * j),
             gflops,
+            short: false,
         }
     }
 
@@ -53,6 +56,15 @@ impl Variant {
             entries,
             tile,
             gflops,
+            short: false,
+        }
+    }
+
+    /// A subgroup variant for products with at most `tile.0` rows, rated above all others there.
+    const fn short(name: &'static str, entries: [&'static str; 4], tile: (usize, usize)) -> Self {
+        Self {
+            short: true,
+            ..Self::subgroup(name, entries, tile, 70.0)
         }
     }
 
@@ -69,6 +81,7 @@ impl Variant {
             entries: [entries[0], entries[1], "", ""],
             tile,
             gflops,
+            short: false,
         }
     }
 
@@ -96,7 +109,7 @@ impl Variant {
     }
 }
 
-const VARIANTS: [Variant; 12] = [
+const VARIANTS: [Variant; 14] = [
     Variant::strided("main_8x8", 8, 8, 13.0),
     Variant::strided("main_16x16", 16, 16, 23.0),
     Variant::strided("main_16x32", 16, 32, 29.0),
@@ -131,6 +144,20 @@ const VARIANTS: [Variant; 12] = [
         (64, 256),
         60.0,
     ),
+    // One subgroup per workgroup. Measured on lavapipe, these are the fastest where one row of
+    // tiles covers M (conv2's 64-row products 1.2-1.4x sg16 and sg64w, conv1's 32-row ones
+    // 1.5-3x sg8) and slower than sg64 beyond (1024^3: 41 against 60 GFLOP/s), so without a
+    // measured choice they are picked only there (see `short`).
+    Variant::short(
+        "sg64s",
+        ["sg64s_nn", "sg64s_nt", "sg64s_tn", "sg64s_tt"],
+        (64, 32),
+    ),
+    Variant::short(
+        "sg32s",
+        ["sg32s_nn", "sg32s_nt", "sg32s_tn", "sg32s_tt"],
+        (32, 32),
+    ),
     // Against their subgroup twins at 1024^3 these measured 1.0-1.36x as fast in one process and
     // 0.75-1.05x in others on the same machine, so without a measured choice (`wgrad bench
     // --tune`) they rank just below the twins.
@@ -144,7 +171,7 @@ const VARIANTS: [Variant; 12] = [
 /// block already fills their registers). CPU adapters load per SIMD lane, so bigger blocks win, as
 /// long as the padding of a partial tile and too few workgroups for the CPU's threads do not eat
 /// the gain: the estimate is padding / speed, scaled up when there are fewer workgroups than threads.
-/// With `foldable` the variants that fold (see `Variant::folds`) are costed as one product of
+/// Short variants compete only where M fits one row of their tiles. With `foldable` the variants that fold (see `Variant::folds`) are costed as one product of
 /// `batch n` columns.
 fn pick<'a>(
     cpu_adapter: bool,
@@ -168,7 +195,9 @@ fn pick<'a>(
         let idle = (threads as f64 / tasks as f64).max(1.0);
         padding * idle / v.gflops
     };
-    let best = fitting.min_by(|a, b| cost(a).total_cmp(&cost(b)));
+    let best = fitting
+        .filter(|v| !v.short || m <= v.tile.0)
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)));
     VARIANTS
         .iter()
         .find(|v| best.is_some_and(|b| b.name == v.name))
@@ -186,6 +215,18 @@ pub(crate) fn vec4_k(dev: &crate::Device, k: usize, n: usize) -> usize {
     }
 }
 
+/// Whether a batched product is summed over its batch, and how the work is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sum {
+    /// One product per batch.
+    No,
+    /// The sum, the batch cut into as many ranges as the CPU's threads need.
+    Auto,
+    /// The sum, the batch cut into this many ranges (tests).
+    #[cfg(test)]
+    Ranges(usize),
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -200,10 +241,11 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     nbd: u32,
-    /// 1: one [M, N] output, the sum over the batch of the products (subgroup kernels only).
+    /// Summing when not 0: output i is the sum of the products of batches `i sum_batch ..
+    /// (i + 1) sum_batch` (subgroup kernels only).
     sum_batch: u32,
-    /// > 1: that many batches of B and C folded into N, A broadcast over them (subgroup kernels
-    /// only; `batch` is then 1).
+    /// Folding when over 1: that many batches of B and C folded into N, A broadcast over them
+    /// (subgroup kernels only; `batch` is then 1).
     fold: u32,
     bshape: [u32; MAX_DIMS],
     a_bs: [u32; MAX_DIMS],
@@ -258,7 +300,7 @@ impl GpuArray {
     /// over the whole batch), else by a batched product and a reduction. Used for weight
     /// gradients (conv's is a sum over samples).
     pub fn matmul_sum_batch(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Result<GpuArray> {
-        self.matmul_impl(b, ta, tb, None, true)
+        self.matmul_impl(b, ta, tb, None, Sum::Auto)
     }
 
     /// The variants of the matmul kernel that can run `self @ b` on this device, for tuning
@@ -303,17 +345,17 @@ impl GpuArray {
         tb: Transpose,
         forced: Option<&'static Variant>,
     ) -> Result<GpuArray> {
-        self.matmul_impl(b, ta, tb, forced, false)
+        self.matmul_impl(b, ta, tb, forced, Sum::No)
     }
 
-    /// The batched product, or with `sum` its sum over the batch ([M, N]).
+    /// The batched product, or summing, its sum over the batch ([M, N]).
     fn matmul_impl(
         &self,
         b: &GpuArray,
         ta: Transpose,
         tb: Transpose,
         forced: Option<&'static Variant>,
-        sum: bool,
+        sum: Sum,
     ) -> Result<GpuArray> {
         let a = self;
         a.expect_dtype("matmul", DType::F32)?;
@@ -341,7 +383,11 @@ impl GpuArray {
             return Err(mismatch(": more than 8 batch dims"));
         }
         let batch: usize = batch_shape.iter().product();
-        let mut out_shape = if sum { vec![] } else { batch_shape.clone() };
+        let mut out_shape = if sum == Sum::No {
+            batch_shape.clone()
+        } else {
+            vec![]
+        };
         out_shape.extend([m, n]);
         if m * n == 0 {
             return GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32);
@@ -363,36 +409,49 @@ impl GpuArray {
                 .tuned_variant(Kernel::Matmul, ShapeClass::of(batch, m, n, k))?;
             fitting().find(|v| v.name == name)
         };
-        // Summing, the workgroups cover one [M, N] output.
-        let tasks_batch = if sum { 1 } else { batch };
         // One A for every batch of B: the subgroup kernels can take the batches as one product
         // with `batch n` columns, which leaves a partial tile only at the end of all of them.
         let a_bs = batch_strides(&a.shape, &batch_shape);
-        let foldable = !sum && batch > 1 && a_bs.iter().all(|&s| s == 0);
+        let summing = sum != Sum::No;
+        let foldable = !summing && batch > 1 && a_bs.iter().all(|&s| s == 0);
+        // Summing can cut the batch into ranges (below), so it has the batch's parallelism too.
         let v = forced
             .or_else(tuned)
-            .unwrap_or_else(|| pick(cpu, fitting(), (tasks_batch, m, n), foldable));
-        let fold = foldable && v.folds();
-        let (tasks_batch, n_tiled) = if fold {
-            (1, batch * n)
-        } else {
-            (tasks_batch, n)
-        };
-        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n_tiled.div_ceil(v.tile.1));
-        // Summing in the kernel leaves one workgroup per tile of [M, N]: chosen only with a few per
-        // CPU thread (conv1's 32x12 weight gradient would run on one); a forced variant (tests)
-        // always sums in the kernel where it can.
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        let few_tiles = forced.is_none() && tiles_m * tiles_n < 4 * threads;
-        if sum && (v.kernel == Kernel::Matmul || few_tiles) {
-            let per_sample = a.matmul_impl(b, ta, tb, Some(v), false)?;
+            .unwrap_or_else(|| pick(cpu, fitting(), (batch, m, n), foldable));
+        if summing && v.kernel == Kernel::Matmul {
+            let per_sample = a.matmul_impl(b, ta, tb, Some(v), Sum::No)?;
             return per_sample.reshape(&[batch, m, n])?.reduce(
                 crate::kernels::ReduceOp::Sum,
                 0,
                 false,
             );
         }
-        let out = GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32)?;
+        let fold = foldable && v.folds();
+        let n_tiled = if fold { batch * n } else { n };
+        let (tiles_m, tiles_n) = (m.div_ceil(v.tile.0), n_tiled.div_ceil(v.tile.1));
+        // Summing, each workgroup adds up its tile over a range of the batch. One range leaves one
+        // workgroup per tile of [M, N] (conv1's 32x12 weight gradient would run on one thread), so
+        // the batch is cut into ranges, for about 16 workgroups per CPU thread, whose [M, N] sums
+        // are added up after in a fixed order (conv2's weight gradient, 5 tiles of sg16 on 2
+        // threads: 4 per thread 17-18 ms, 16 per thread 15.7-16.7 ms).
+        let ranges = match sum {
+            Sum::No => batch,
+            #[cfg(test)]
+            Sum::Ranges(r) => r.clamp(1, batch),
+            Sum::Auto => {
+                let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+                (16 * threads).div_ceil(tiles_m * tiles_n).clamp(1, batch)
+            }
+        };
+        let per_range = batch.div_ceil(ranges);
+        let outputs = if fold { 1 } else { batch.div_ceil(per_range) };
+        let mut kernel_shape = if summing {
+            vec![outputs]
+        } else {
+            batch_shape.clone()
+        };
+        kernel_shape.extend([m, n]);
+        let out = GpuArray::uninit(&a.dev, "matmul", &kernel_shape, DType::F32)?;
         let params = Params {
             m: m as u32,
             n: n as u32,
@@ -405,7 +464,7 @@ impl GpuArray {
             tiles_m: tiles_m as u32,
             tiles_n: tiles_n as u32,
             nbd: batch_shape.len() as u32,
-            sum_batch: u32::from(sum),
+            sum_batch: if summing { per_range as u32 } else { 0 },
             fold: if fold { batch as u32 } else { 0 },
             bshape: pack(&batch_shape),
             a_bs: pack(&a_bs),
@@ -417,9 +476,13 @@ impl GpuArray {
             &[],
             &params,
             &[rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)],
-            (tasks_batch * tiles_m * tiles_n) as u64,
+            (outputs * tiles_m * tiles_n) as u64,
         )?;
-        Ok(out)
+        if summing && outputs > 1 {
+            out.reduce(crate::kernels::ReduceOp::Sum, 0, false)
+        } else {
+            out.reshape(&out_shape)
+        }
     }
 }
 
@@ -440,7 +503,7 @@ impl GpuArray {
         ta: Transpose,
         tb: Transpose,
         (batch, m, k, n): (usize, usize, usize, usize),
-        sum: bool,
+        sum: Sum,
     ) -> Result<Option<GpuArray>> {
         let pad_k = !k.is_multiple_of(4);
         let pad_n = !n.is_multiple_of(4);
@@ -458,7 +521,7 @@ impl GpuArray {
         );
         // A padded product too large to bind is left to the plain path, which reports it (or
         // runs, when only the padding was too much) without allocating the pads first.
-        let batch_out = if sum { 1 } else { batch };
+        let batch_out = if sum == Sum::No { batch } else { 1 };
         if (batch_out * mp * np * 4) as u64 > self.dev.max_binding_bytes() {
             return Ok(None);
         }
@@ -506,13 +569,14 @@ impl GpuArray {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kernel, Transpose, VARIANTS};
+    use super::{Kernel, Sum, Transpose, VARIANTS};
     use crate::{Device, GpuArray};
 
     /// Every variant that fits, on shapes that leave partial tiles in both dims, with a broadcast
     /// batch and each transpose, against an f64 reference. The second and third shapes are
     /// vec4-aligned, so the subgroup variants run too where the device has 8-lane subgroups
-    /// (lavapipe does), and the third has K a multiple of 8 for the word-loading variants.
+    /// (lavapipe does), and the third has K a multiple of 8 for the word-loading variants. Sums
+    /// over the batch run whole and in two ranges (of 2 and 1 batches for the second shape).
     /// Tolerance: K·2^-23·Σ|a·b| bounds f32 accumulation.
     #[test]
     fn every_variant_matches_the_cpu_reference() -> crate::Result<()> {
@@ -520,7 +584,7 @@ mod tests {
         let (mut subgroup_runs, mut wide_runs) = (0, 0);
         for (batch, m, k, n) in [
             (2, 133, 19, 270),
-            (2, 132, 20, 268),
+            (3, 132, 20, 268),
             (2, 132, 24, 268),
             (1, 1, 4, 4),
         ] {
@@ -569,28 +633,32 @@ mod tests {
                             _ => {}
                         }
                         let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
-                        // The sum over the batch: in-kernel for the subgroup variants, a
-                        // batched product and a reduction for the others.
-                        let sum = a.matmul_impl(&b, ta, tb, Some(v), true)?;
-                        assert_eq!(sum.shape(), [m, n]);
-                        let sum = sum.to_vec::<f32>()?;
-                        for r in 0..m {
-                            for col in 0..n {
-                                let (mut want, mut mag) = (0f64, 0f64);
-                                for bi in 0..batch {
-                                    for kk in 0..k {
-                                        let t = f64::from(la(bi, r, kk)) * f64::from(lb(kk, col));
-                                        want += t;
-                                        mag += t.abs();
+                        // The sum over the batch: in-kernel for the subgroup variants, over the
+                        // whole batch or over two ranges added up after, a batched product and a
+                        // reduction for the others.
+                        for ranges in [1, 2] {
+                            let sum = a.matmul_impl(&b, ta, tb, Some(v), Sum::Ranges(ranges))?;
+                            assert_eq!(sum.shape(), [m, n]);
+                            let sum = sum.to_vec::<f32>()?;
+                            for r in 0..m {
+                                for col in 0..n {
+                                    let (mut want, mut mag) = (0f64, 0f64);
+                                    for bi in 0..batch {
+                                        for kk in 0..k {
+                                            let t =
+                                                f64::from(la(bi, r, kk)) * f64::from(lb(kk, col));
+                                            want += t;
+                                            mag += t.abs();
+                                        }
                                     }
+                                    let got = f64::from(sum[r * n + col]);
+                                    let tol = (batch * k) as f64 * 2f64.powi(-23) * mag;
+                                    assert!(
+                                        (got - want).abs() <= tol,
+                                        "{} sum in {ranges} {ta:?}/{tb:?} {m}x{k}x{n} [{r},{col}]: {got} vs {want}",
+                                        v.name
+                                    );
                                 }
-                                let got = f64::from(sum[r * n + col]);
-                                let tol = (batch * k) as f64 * 2f64.powi(-23) * mag;
-                                assert!(
-                                    (got - want).abs() <= tol,
-                                    "{} sum {ta:?}/{tb:?} {m}x{k}x{n} [{r},{col}]: {got} vs {want}",
-                                    v.name
-                                );
                             }
                         }
                         for bi in 0..batch {
@@ -617,9 +685,9 @@ mod tests {
             }
         }
         if dev.info().subgroup_size == Some(8) {
-            // 5 subgroup variants x (4 layouts of 132x20x268 and of 132x24x268 + the 2 of 1x4x4
+            // 7 subgroup variants x (4 layouts of 132x20x268 and of 132x24x268 + the 2 of 1x4x4
             // where A is not transposed: M = 1 is not a multiple of 4).
-            assert_eq!(subgroup_runs, 50);
+            assert_eq!(subgroup_runs, 70);
             if dev.wide_storage() {
                 // 4 word-loading variants x the 2 layouts of 132x24x268 with A as stored.
                 assert_eq!(wide_runs, 8);
@@ -704,11 +772,11 @@ mod tests {
             }
         }
         if dev.info().subgroup_size == Some(8) {
-            // 5 subgroup variants x 4 layouts x 3 shapes, and where there is wide storage access
+            // 7 subgroup variants x 4 layouts x 3 shapes, and where there is wide storage access
             // 4 word-loading variants x the 2 layouts with A as stored x 3 shapes (K is a
             // multiple of 8 in all of them).
             let wide = if dev.wide_storage() { 4 * 2 * 3 } else { 0 };
-            assert_eq!(folded_runs, 5 * 4 * 3 + wide);
+            assert_eq!(folded_runs, 7 * 4 * 3 + wide);
         }
         Ok(())
     }
