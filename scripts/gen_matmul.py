@@ -132,11 +132,12 @@ fn {name}_{la}{lb}(
 
 
 def sg_tail(rt):
-    """The end of a subgroup entry point: the batch loop closed, the lane's RT x 4 block stored."""
+    """The end of a subgroup entry point: the batch loop closed, the lane's RT x 4 block stored
+    through the epilogue."""
     L = ["    }", "    if (gc < max(p.fold, 1u) * n4) {", "        let c0 = ((bi + fb) * m + rb) * n4 + cg;"]
     for r in range(rt):
         L.append(f"        if (rb + {r}u < m) {{")
-        L.append(f"            c4[c0 + {r}u * n4] = acc{r};")
+        L.append(f"            c4[c0 + {r}u * n4] = epilogue(acc{r}, rb + {r}u);")
         L.append("        }")
     L.append("    }")
     L.append("}\n")
@@ -163,9 +164,47 @@ SG_PARAMS = """struct Params {
     nbd: u32,          // number of batch dims
     sum_batch: u32,    // > 0: C[i] = the sum of the products of batches i sum_batch .. (i + 1) sum_batch - 1
     fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
+    act_a: f32,        // the scalars of the epilogue's ACT
+    act_b: f32,
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
+}
+"""
+# The epilogue of both subgroup families: what is applied to C before it is stored.
+SG_EPILOGUE = """
+// The epilogue: C = ACT(product + row_bias[row]) (ROW_BIAS 1; 0 leaves the bias out, and
+// row_bias is then bound to any buffer) with ACT the UnaryOp code of relu, leaky_relu, elu,
+// sigmoid or tanh (the activations add_act fuses), or NO_OP. Conv's bias and activation thus cost
+// no pass over its output of their own. Override constants, so that without an epilogue the
+// stores compile to what they were without one (as parameters the branches cost matmul_1024
+// 5-10%). Its own short table, not elementwise.wgsl's: inlined into every store of an unrolled
+// entry point before the constants fold, the whole table made a pipeline take 0.8 s to build.
+const NO_OP: u32 = 255u;
+override ROW_BIAS: u32 = 0u;
+override ACT: u32 = NO_OP;
+@group(0) @binding(4) var<storage, read> row_bias: array<f32>;
+
+fn epilogue(v: vec4<f32>, row: u32) -> vec4<f32> {
+    var r = v;
+    if (ROW_BIAS != 0u) {
+        r += vec4<f32>(row_bias[row]);
+    }
+    switch ACT {
+        case 11u: { r = max(r, vec4<f32>()); }                                       // relu
+        case 12u: { r = select(p.act_a * r, r, r > vec4<f32>()); }                     // leaky_relu
+        case 13u: { r = select(p.act_a * (exp(r) - 1.0), r, r > vec4<f32>()); }        // elu
+        case 15u: {                                                                    // sigmoid
+            let e = exp(-abs(r));
+            r = select(e / (1.0 + e), 1.0 / (1.0 + e), r >= vec4<f32>());
+        }
+        case 16u: {                                                                    // tanh
+            let e = exp(-2.0 * abs(r));
+            r = sign(r) * (1.0 - e) / (1.0 + e);
+        }
+        default: {}
+    }
+    return r;
 }
 """
 SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one SIMD register (lavapipe and
@@ -192,7 +231,7 @@ SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one
 @group(0) @binding(1) var<storage, read_write> c4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
-
+""" + SG_EPILOGUE + """
 // (offset of A, offset of B) in vec4s for batch index bi, broadcasting batch dims with stride 0.
 fn batch_offsets4(bi: u32) -> vec2<u32> {
     var off = vec2<u32>(0u, 0u);
@@ -287,7 +326,7 @@ W_HEADER = """// Batched matmul for CPU adapters with 8-lane subgroups and 64-bi
 @group(0) @binding(2) var<storage, read> a8: array<vec4<u64>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b8: array<vec4<u64>>;
-
+""" + SG_EPILOGUE + """
 // (offset of A, offset of B) in f32 for batch index bi, broadcasting batch dims with stride 0.
 fn batch_offsets(bi: u32) -> vec2<u32> {
     var off = vec2<u32>(0u, 0u);

@@ -24,6 +24,8 @@ struct Params {
     nbd: u32,          // number of batch dims
     _sum_batch: u32,   // read by matmul_subgroup.wgsl only; always 0 for these entry points
     _fold: u32,        // likewise
+    _act_a: f32,       // likewise
+    _act_b: f32,
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,

@@ -31,6 +31,8 @@ struct Params {
     nbd: u32,          // number of batch dims
     sum_batch: u32,    // > 0: C[i] = the sum of the products of batches i sum_batch .. (i + 1) sum_batch - 1
     fold: u32,         // > 1: that many batches of B and C folded into N, A broadcast over them
+    act_a: f32,        // the scalars of the epilogue's ACT
+    act_b: f32,
     bshape: array<u32, 8>,
     a_bs: array<u32, 8>,   // batch strides of A (0 where broadcast)
     b_bs: array<u32, 8>,
@@ -40,6 +42,40 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> c4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
+
+// The epilogue: C = ACT(product + row_bias[row]) (ROW_BIAS 1; 0 leaves the bias out, and
+// row_bias is then bound to any buffer) with ACT the UnaryOp code of relu, leaky_relu, elu,
+// sigmoid or tanh (the activations add_act fuses), or NO_OP. Conv's bias and activation thus cost
+// no pass over its output of their own. Override constants, so that without an epilogue the
+// stores compile to what they were without one (as parameters the branches cost matmul_1024
+// 5-10%). Its own short table, not elementwise.wgsl's: inlined into every store of an unrolled
+// entry point before the constants fold, the whole table made a pipeline take 0.8 s to build.
+const NO_OP: u32 = 255u;
+override ROW_BIAS: u32 = 0u;
+override ACT: u32 = NO_OP;
+@group(0) @binding(4) var<storage, read> row_bias: array<f32>;
+
+fn epilogue(v: vec4<f32>, row: u32) -> vec4<f32> {
+    var r = v;
+    if (ROW_BIAS != 0u) {
+        r += vec4<f32>(row_bias[row]);
+    }
+    switch ACT {
+        case 11u: { r = max(r, vec4<f32>()); }                                       // relu
+        case 12u: { r = select(p.act_a * r, r, r > vec4<f32>()); }                     // leaky_relu
+        case 13u: { r = select(p.act_a * (exp(r) - 1.0), r, r > vec4<f32>()); }        // elu
+        case 15u: {                                                                    // sigmoid
+            let e = exp(-abs(r));
+            r = select(e / (1.0 + e), 1.0 / (1.0 + e), r >= vec4<f32>());
+        }
+        case 16u: {                                                                    // tanh
+            let e = exp(-2.0 * abs(r));
+            r = sign(r) * (1.0 - e) / (1.0 + e);
+        }
+        default: {}
+    }
+    return r;
+}
 
 // (offset of A, offset of B) in vec4s for batch index bi, broadcasting batch dims with stride 0.
 fn batch_offsets4(bi: u32) -> vec2<u32> {
@@ -126,28 +162,28 @@ fn sg8_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
     }
 }
@@ -232,28 +268,28 @@ fn sg8_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
     }
 }
@@ -335,28 +371,28 @@ fn sg8_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
     }
 }
@@ -445,28 +481,28 @@ fn sg8_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
     }
 }
@@ -570,52 +606,52 @@ fn sg16_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
     }
 }
@@ -726,52 +762,52 @@ fn sg16_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
     }
 }
@@ -877,52 +913,52 @@ fn sg16_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
     }
 }
@@ -1035,52 +1071,52 @@ fn sg16_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
     }
 }
@@ -1236,100 +1272,100 @@ fn sg32_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -1492,100 +1528,100 @@ fn sg32_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -1739,100 +1775,100 @@ fn sg32_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -1993,100 +2029,100 @@ fn sg32_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -2346,196 +2382,196 @@ fn sg64_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -2802,196 +2838,196 @@ fn sg64_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -3246,196 +3282,196 @@ fn sg64_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -3697,196 +3733,196 @@ fn sg64_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -4146,196 +4182,196 @@ fn sg64w_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -4602,196 +4638,196 @@ fn sg64w_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -5046,196 +5082,196 @@ fn sg64w_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -5497,196 +5533,196 @@ fn sg64w_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -5946,196 +5982,196 @@ fn sg64s_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -6402,196 +6438,196 @@ fn sg64s_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -6846,196 +6882,196 @@ fn sg64s_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -7297,196 +7333,196 @@ fn sg64s_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = acc32;
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = acc33;
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = acc34;
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = acc35;
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = acc36;
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = acc37;
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = acc38;
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = acc39;
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = acc40;
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = acc41;
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = acc42;
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = acc43;
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = acc44;
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = acc45;
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = acc46;
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = acc47;
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = acc48;
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = acc49;
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = acc50;
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = acc51;
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = acc52;
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = acc53;
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = acc54;
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = acc55;
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = acc56;
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = acc57;
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = acc58;
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = acc59;
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = acc60;
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = acc61;
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = acc62;
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = acc63;
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
         }
     }
 }
@@ -7642,100 +7678,100 @@ fn sg32s_nn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -7898,100 +7934,100 @@ fn sg32s_nt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -8145,100 +8181,100 @@ fn sg32s_tn(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }
@@ -8399,100 +8435,100 @@ fn sg32s_tt(
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = acc0;
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = acc1;
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = acc2;
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = acc3;
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = acc4;
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = acc5;
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = acc6;
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = acc7;
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = acc8;
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = acc9;
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = acc10;
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = acc11;
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = acc12;
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = acc13;
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = acc14;
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = acc15;
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = acc16;
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = acc17;
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = acc18;
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = acc19;
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = acc20;
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = acc21;
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = acc22;
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = acc23;
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = acc24;
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = acc25;
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = acc26;
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = acc27;
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = acc28;
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = acc29;
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = acc30;
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = acc31;
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
         }
     }
 }

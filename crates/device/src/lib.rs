@@ -29,7 +29,7 @@ pub use error::{DeviceError, Result};
 pub use kernels::binary::broadcast_shapes;
 pub use kernels::random::{Distribution, threefry2x32};
 pub use kernels::{
-    BinaryOp, Conv2dParams, Kernel, OptimRule, Pool2dParams, ReduceOp, Transpose, UnaryOp,
+    BinaryOp, Conv2dParams, Epilogue, Kernel, OptimRule, Pool2dParams, ReduceOp, Transpose, UnaryOp,
 };
 pub use pool::MemoryStats;
 pub use tuning::{ShapeClass, tuning_path};

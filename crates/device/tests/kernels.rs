@@ -969,6 +969,38 @@ fn conv2d_forward_and_backward() {
             let y = xg.conv2d(&wg, p)?;
             check_shape(&what, &y, &ys)?;
             check_acc(&format!("{what} forward"), &down(&y)?, &y_ref, 0.0)?;
+            // With a bias and leaky_relu (in the matmul's store with one group, after it with
+            // more): one more term per output, and an activation that moves no value by more
+            // than it moves its input, plus one rounding.
+            let bias = uniform(&mut r, ws[0], -1.0, 1.0);
+            let plane = ys[2] * ys[3];
+            let fused_ref: Vec<Acc> = y_ref
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let mut a = *a;
+                    a.add(f64::from(bias[i / plane % ws[0]]));
+                    let v = if a.v > 0.0 { a.v } else { 0.1 * a.v };
+                    Acc {
+                        v,
+                        abs: a.abs,
+                        n: a.n + 1,
+                    }
+                })
+                .collect();
+            let fused = xg.conv2d_bias_act(
+                &wg,
+                Some(&up(dev, &bias, &[ws[0]])?),
+                Some(UnaryOp::LeakyRelu(0.1)),
+                p,
+            )?;
+            check_shape(&what, &fused, &ys)?;
+            check_acc(
+                &format!("{what} bias + leaky_relu"),
+                &down(&fused)?,
+                &fused_ref,
+                0.0,
+            )?;
             let dx = dyg.conv2d_backward_input(&wg, xs, p)?;
             check_shape(&what, &dx, xs)?;
             check_acc(&format!("{what} backward_input"), &down(&dx)?, &dx_ref, 0.0)?;

@@ -64,6 +64,14 @@ pub(crate) enum Op {
         w: Tensor,
         p: Conv2dParams,
     },
+    /// act(conv2d(x, w) + b), b: [C_out]; act's derivative is read off the output.
+    Conv2dBiasAct {
+        x: Tensor,
+        w: Tensor,
+        b: Tensor,
+        p: Conv2dParams,
+        act: Option<UnaryOp>,
+    },
     Conv2dBackwardInput {
         dy: Tensor,
         w: Tensor,
@@ -112,6 +120,7 @@ impl Op {
             IndexSelect { x, .. } | IndexAdd { x, .. } | Gather { x, .. } => vec![x],
             ScatterAdd { base, src, .. } => vec![base, src],
             Conv2d { x, w, .. } => vec![x, w],
+            Conv2dBiasAct { x, w, b, .. } => vec![x, w, b],
             Conv2dBackwardInput { dy, w, .. } => vec![dy, w],
             Conv2dBackwardWeight { dy, x, .. } => vec![dy, x],
             MaxPool2d { x, .. } | AvgPool2d(x, _) => vec![x],
@@ -417,6 +426,21 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Ve
             want(0, &|| g.conv2d_backward_input(w, x.shape(), p))?,
             want(1, &|| g.conv2d_backward_weight(x, w.shape(), p))?,
         ],
+        // z = conv(x, w) + b, y = act(z): the gradient of z, then conv's rule, and b's is z's
+        // summed over all but the channels.
+        Conv2dBiasAct { x, w, b, p, act } => {
+            let gz = match act {
+                Some(act) => g.mul(&act_derivative_from_output(*act, y)?)?,
+                None => g.clone(),
+            };
+            vec![
+                want(0, &|| gz.conv2d_backward_input(w, x.shape(), p))?,
+                want(1, &|| gz.conv2d_backward_weight(x, w.shape(), p))?,
+                want(2, &|| {
+                    sum_to(&gz, &[1, b.numel(), 1, 1])?.reshape(b.shape())
+                })?,
+            ]
+        }
         // y = bwd_input(dy, w); <g, y> = <conv(g, w), dy>: d/ddy = conv(g, w), d/dw = bwd_weight(dy, g).
         Conv2dBackwardInput { dy, w, p } => vec![
             want(0, &|| g.conv2d(w, p))?,

@@ -491,6 +491,34 @@ impl Tensor {
             p: *p,
         }))
     }
+    /// act(conv2d(x, w) + b) with b: [C_out] broadcast over channels, in the convolution's own
+    /// pass (the matmul adds the bias and applies act as it stores its output). Fused for the
+    /// activations `add_act` fuses, and with none; any other is applied after.
+    pub fn conv2d_bias_act(
+        &self,
+        w: &Tensor,
+        b: &Tensor,
+        p: &Conv2dParams,
+        act: Option<UnaryOp>,
+    ) -> Result<Tensor> {
+        if let Some(act) = act.filter(|&a| !crate::backward::act_fusable(a)) {
+            let c = b.numel();
+            return self
+                .conv2d(w, p)?
+                .add(&b.reshape(&[1, c, 1, 1])?)?
+                .unary(act);
+        }
+        let data = self
+            .array()
+            .conv2d_bias_act(w.array(), Some(b.array()), act, p)?;
+        Ok(Tensor::from_op(data, &[self, w, b], || Op::Conv2dBiasAct {
+            x: self.clone(),
+            w: w.clone(),
+            b: b.clone(),
+            p: *p,
+            act,
+        }))
+    }
     /// Input gradient of conv2d as a differentiable op: self = dy, result has `x_shape`.
     pub fn conv2d_backward_input(
         &self,

@@ -483,6 +483,50 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
             true,
             &mut worst,
         )?;
+        // conv2d_bias_act: one group (the matmul adds the bias and applies tanh as it stores,
+        // where the adapter has the subgroup kernels: 16 output pixels, K = 18 padded to 20),
+        // and two groups without an activation (bias added after). Smooth activations only: a
+        // step of eps must not cross a kink.
+        let cases = [
+            ([2, 2, 4, 4], [4, 2, 3, 3], (1, 1), 1, Some(UnaryOp::Tanh)),
+            (
+                [2, 2, 4, 4],
+                [4, 2, 3, 3],
+                (1, 1),
+                1,
+                Some(UnaryOp::Sigmoid),
+            ),
+            ([1, 4, 5, 4], [6, 2, 2, 2], (0, 1), 2, None),
+        ];
+        for (i, (xs, ws, pad, groups, act)) in cases.into_iter().enumerate() {
+            let x = t(d, &xs, 70 + 3 * i as u32, -1.0, 1.0)?;
+            let w = t(d, &ws, 71 + 3 * i as u32, -1.0, 1.0)?;
+            let b = t(d, &[ws[0]], 72 + 3 * i as u32, -1.0, 1.0)?;
+            let p = Conv2dParams {
+                padding: pad,
+                groups,
+                ..Conv2dParams::default()
+            };
+            // Same values as the unfused composition.
+            let fused = x.conv2d_bias_act(&w, &b, &p, act)?.to_vec()?;
+            let mut plain = x.conv2d(&w, &p)?.add(&b.reshape(&[1, ws[0], 1, 1])?)?;
+            if let Some(act) = act {
+                plain = plain.unary(act)?;
+            }
+            for (u, v) in fused.iter().zip(&plain.to_vec()?) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * v.abs().max(1.0),
+                    "{act:?}: {u} vs {v}"
+                );
+            }
+            check(
+                &format!("conv2d_bias_act {act:?}, {groups} group(s)"),
+                squared(move |xs| xs[0].conv2d_bias_act(&xs[1], &xs[2], &p, act)),
+                vec![x, w, b],
+                true,
+                &mut worst,
+            )?;
+        }
         let x = t(d, &[2, 2, 7], 64, -1.0, 1.0)?;
         let w = t(d, &[3, 2, 3], 65, -1.0, 1.0)?;
         check(

@@ -13,8 +13,9 @@ use crate::Device;
 use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
+use crate::kernels::matmul::Epilogue;
 use crate::kernels::matmul::vec4_k;
-use crate::kernels::{ReduceOp, Transpose};
+use crate::kernels::{ReduceOp, Transpose, UnaryOp};
 
 /// Hyper-parameters of a 2-D convolution, (height, width) pairs as in PyTorch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,20 +276,61 @@ fn join(parts: Vec<GpuArray>) -> Result<GpuArray> {
 impl GpuArray {
     /// y = conv2d(x, w). x: [N, C_in, H, W], w: [C_out, C_in/groups, KH, KW] -> [N, C_out, OH, OW].
     pub fn conv2d(&self, w: &GpuArray, cp: &Conv2dParams) -> Result<GpuArray> {
+        self.conv2d_bias_act(w, None, None, cp)
+    }
+
+    /// y = act(conv2d(x, w) + bias), bias: [C_out], either optional. With one group the matmul
+    /// adds the bias and applies act as it stores y (see `Epilogue`); with more, they follow.
+    pub fn conv2d_bias_act(
+        &self,
+        w: &GpuArray,
+        bias: Option<&GpuArray>,
+        act: Option<UnaryOp>,
+        cp: &Conv2dParams,
+    ) -> Result<GpuArray> {
         check_f32("conv2d", self, w)?;
         let plan = Plan::new(&self.dev, &self.shape, &w.shape, cp)?;
+        if let Some(b) = bias {
+            check_f32("conv2d", self, b)?;
+            if b.shape != [plan.c_out] {
+                return Err(DeviceError::ShapeMismatch {
+                    op: "conv2d",
+                    lhs: w.shape.clone(),
+                    rhs: b.shape.clone(),
+                    detail: format!(": the bias needs shape [{}]", plan.c_out),
+                });
+            }
+        }
         let out_shape = [plan.n, plan.c_out, plan.oh, plan.ow];
         if plan.n == 0 || plan.pixels() == 0 || plan.c_out == 0 {
             return GpuArray::zeros(&self.dev, &out_shape);
         }
         let wm = plan.w_matrix(w)?;
+        // The matmul's rows are output channels only with one group.
+        let epi = if plan.g == 1 {
+            Epilogue {
+                row_bias: bias,
+                act,
+            }
+        } else {
+            Epilogue::default()
+        };
         let parts = chunked(plan.n, plan.chunk(&self.dev), &[self], |n, xs| {
             let p = plan.with_batch(n);
             // [1, G, C_out/g, KP] @ [n, G, KP, P] -> [n, G, C_out/g, P] = [n, C_out, OH, OW]
-            let y = wm.matmul(&p.im2col(&xs[0])?, Transpose::No, Transpose::No)?;
+            let y = wm.matmul_epilogue(&p.im2col(&xs[0])?, Transpose::No, Transpose::No, epi)?;
             y.reshape(&[n, plan.c_out, plan.oh, plan.ow])
         })?;
-        join(parts)
+        let y = join(parts)?;
+        match (plan.g, bias, act) {
+            (1, ..) | (_, None, None) => Ok(y),
+            (_, None, Some(act)) => y.unary(act),
+            (_, Some(b), act) => y.binary_then(
+                crate::BinaryOp::Add,
+                &b.reshape(&[1, plan.c_out, 1, 1])?,
+                act.as_slice(),
+            ),
+        }
     }
 
     /// dx of conv2d: self = dy [N, C_out, OH, OW], w as in forward, x_shape = [N, C_in, H, W].

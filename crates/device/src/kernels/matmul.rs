@@ -7,6 +7,7 @@ use crate::array::{DType, GpuArray};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
 use crate::kernels::binary::broadcast_shapes;
+use crate::kernels::{BinaryOp, UnaryOp};
 use crate::tuning::ShapeClass;
 
 /// Whether an operand is used as stored or transposed (its last two dims swapped), without a copy.
@@ -215,6 +216,38 @@ pub(crate) fn vec4_k(dev: &crate::Device, k: usize, n: usize) -> usize {
     }
 }
 
+/// What a product applies to C before it is stored: `act(C + row_bias[row])`, either part
+/// optional. The subgroup kernels do it in the store for relu, leaky_relu, elu, sigmoid, tanh or
+/// no activation (conv's bias and activation then cost no pass over its output of their own);
+/// other paths and activations apply it after the product.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// [M]: added to every row of C (conv's bias, one per output channel).
+    pub row_bias: Option<&'a GpuArray>,
+    pub act: Option<UnaryOp>,
+}
+
+impl Epilogue<'_> {
+    /// Whether the subgroup kernels' store can apply it (their table of activations).
+    fn in_store(&self) -> bool {
+        use UnaryOp::*;
+        self.act
+            .is_none_or(|a| matches!(a, Relu | LeakyRelu(_) | Elu(_) | Sigmoid | Tanh))
+    }
+
+    /// The epilogue applied to a product `c` ([.., M, N]) after it was stored.
+    fn apply(&self, c: GpuArray) -> Result<GpuArray> {
+        let m = c.shape[c.shape.len() - 2];
+        match (self.row_bias, self.act) {
+            (None, None) => Ok(c),
+            (None, Some(act)) => c.unary(act),
+            (Some(bias), act) => {
+                c.binary_then(BinaryOp::Add, &bias.reshape(&[m, 1])?, act.as_slice())
+            }
+        }
+    }
+}
+
 /// Whether a batched product is summed over its batch, and how the work is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sum {
@@ -247,6 +280,9 @@ struct Params {
     /// Folding when over 1: that many batches of B and C folded into N, A broadcast over them
     /// (subgroup kernels only; `batch` is then 1).
     fold: u32,
+    /// The scalars of the epilogue's activation (subgroup kernels only).
+    act_a: f32,
+    act_b: f32,
     bshape: [u32; MAX_DIMS],
     a_bs: [u32; MAX_DIMS],
     b_bs: [u32; MAX_DIMS],
@@ -291,7 +327,18 @@ impl GpuArray {
     /// `op(a) @ op(b)` for a: [.., M, K], b: [.., K, N] (after the optional transposes), batch dims
     /// broadcast NumPy-style. 1-D operands are not promoted here; the graph crate does that.
     pub fn matmul(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Result<GpuArray> {
-        self.matmul_with(b, ta, tb, None)
+        self.matmul_with(b, ta, tb, None, Epilogue::default())
+    }
+
+    /// `act(op(a) @ op(b) + row_bias)` (see `Epilogue`), row_bias: [M].
+    pub fn matmul_epilogue(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        epi: Epilogue,
+    ) -> Result<GpuArray> {
+        self.matmul_with(b, ta, tb, None, epi)
     }
 
     /// `Σ_b op(a_b) @ op(b_b)` over the broadcast batch dims: [M, N], the batched product summed
@@ -300,7 +347,7 @@ impl GpuArray {
     /// over the whole batch), else by a batched product and a reduction. Used for weight
     /// gradients (conv's is a sum over samples).
     pub fn matmul_sum_batch(&self, b: &GpuArray, ta: Transpose, tb: Transpose) -> Result<GpuArray> {
-        self.matmul_impl(b, ta, tb, None, Sum::Auto)
+        self.matmul_impl(b, ta, tb, None, Sum::Auto, Epilogue::default())
     }
 
     /// The variants of the matmul kernel that can run `self @ b` on this device, for tuning
@@ -334,7 +381,7 @@ impl GpuArray {
                     self.shape, b.shape
                 ),
             })?;
-        self.matmul_with(b, ta, tb, Some(v))
+        self.matmul_with(b, ta, tb, Some(v), Epilogue::default())
     }
 
     /// `matmul` with the register-block variant forced (tests) or chosen by `pick` (`None`).
@@ -344,11 +391,13 @@ impl GpuArray {
         ta: Transpose,
         tb: Transpose,
         forced: Option<&'static Variant>,
+        epi: Epilogue,
     ) -> Result<GpuArray> {
-        self.matmul_impl(b, ta, tb, forced, Sum::No)
+        self.matmul_impl(b, ta, tb, forced, Sum::No, epi)
     }
 
-    /// The batched product, or summing, its sum over the batch ([M, N]).
+    /// The batched product with its epilogue, or summing (then with none), its sum over the batch
+    /// ([M, N]).
     fn matmul_impl(
         &self,
         b: &GpuArray,
@@ -356,6 +405,7 @@ impl GpuArray {
         tb: Transpose,
         forced: Option<&'static Variant>,
         sum: Sum,
+        epi: Epilogue,
     ) -> Result<GpuArray> {
         let a = self;
         a.expect_dtype("matmul", DType::F32)?;
@@ -382,6 +432,18 @@ impl GpuArray {
         if batch_shape.len() > MAX_DIMS {
             return Err(mismatch(": more than 8 batch dims"));
         }
+        if let Some(bias) = epi.row_bias {
+            bias.expect_dtype("matmul", DType::F32)?;
+            a.same_device("matmul", bias)?;
+            if bias.numel() != m {
+                return Err(DeviceError::ShapeMismatch {
+                    op: "matmul",
+                    lhs: vec![m],
+                    rhs: bias.shape.clone(),
+                    detail: ": the row bias needs one value per row of the product".into(),
+                });
+            }
+        }
         let batch: usize = batch_shape.iter().product();
         let mut out_shape = if sum == Sum::No {
             batch_shape.clone()
@@ -392,14 +454,17 @@ impl GpuArray {
         if m * n == 0 {
             return GpuArray::uninit(&a.dev, "matmul", &out_shape, DType::F32);
         }
-        if k == 0 || batch == 0 {
+        if batch == 0 {
             return GpuArray::zeros(&a.dev, &out_shape);
+        }
+        if k == 0 {
+            return epi.apply(GpuArray::zeros(&a.dev, &out_shape)?);
         }
         let info = a.dev.info();
         let cpu = info.adapter.device_type == "Cpu";
         if forced.is_none() {
             if let Some(padded) = a.matmul_padded(b, ta, tb, (batch, m, k, n), sum)? {
-                return Ok(padded);
+                return epi.apply(padded);
             }
         }
         let fitting = || VARIANTS.iter().filter(|v| v.fits(&a.dev, ta, (m, k, n)));
@@ -419,7 +484,7 @@ impl GpuArray {
             .or_else(tuned)
             .unwrap_or_else(|| pick(cpu, fitting(), (batch, m, n), foldable));
         if summing && v.kernel == Kernel::Matmul {
-            let per_sample = a.matmul_impl(b, ta, tb, Some(v), Sum::No)?;
+            let per_sample = a.matmul_impl(b, ta, tb, Some(v), Sum::No, Epilogue::default())?;
             return per_sample.reshape(&[batch, m, n])?.reduce(
                 crate::kernels::ReduceOp::Sum,
                 0,
@@ -452,7 +517,7 @@ impl GpuArray {
         };
         kernel_shape.extend([m, n]);
         let out = GpuArray::uninit(&a.dev, "matmul", &kernel_shape, DType::F32)?;
-        let params = Params {
+        let mut params = Params {
             m: m as u32,
             n: n as u32,
             k: k as u32,
@@ -466,22 +531,46 @@ impl GpuArray {
             nbd: batch_shape.len() as u32,
             sum_batch: if summing { per_range as u32 } else { 0 },
             fold: if fold { batch as u32 } else { 0 },
+            act_a: 0.0,
+            act_b: 0.0,
             bshape: pack(&batch_shape),
             a_bs: pack(&a_bs),
             b_bs: pack(&batch_strides(&b.shape, &batch_shape)),
         };
+        // The subgroup kernels apply the epilogue in the store where they can (summing, there is
+        // none); without one they run as they would without the feature (constants unset).
+        let in_kernel = v.kernel != Kernel::Matmul && epi.in_store();
+        let mut constants = Vec::new();
+        if in_kernel {
+            if epi.row_bias.is_some() {
+                constants.push(("ROW_BIAS", 1.0));
+            }
+            if let Some(act) = epi.act {
+                let (code, alpha, beta) = act.code();
+                constants.push(("ACT", f64::from(code)));
+                (params.act_a, params.act_b) = (alpha, beta);
+            }
+        }
+        let mut bindings = vec![rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)];
+        if v.kernel != Kernel::Matmul {
+            // Without a bias in the store its binding still needs a buffer; A's is as good as any.
+            let bias = epi.row_bias.filter(|_| in_kernel).unwrap_or(a);
+            bindings.push(ro(4, &bias.buf));
+        }
         a.dev.dispatch(
             v.kernel,
             v.entry(ta, tb),
-            &[],
+            &constants,
             &params,
-            &[rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)],
+            &bindings,
             (outputs * tiles_m * tiles_n) as u64,
         )?;
         if summing && outputs > 1 {
             out.reduce(crate::kernels::ReduceOp::Sum, 0, false)
-        } else {
+        } else if in_kernel {
             out.reshape(&out_shape)
+        } else {
+            epi.apply(out.reshape(&out_shape)?)
         }
     }
 }
@@ -555,7 +644,7 @@ impl GpuArray {
         }
         let a = padded(self, a_to.0, a_to.1)?;
         let b = padded(b, b_to.0, b_to.1)?;
-        let mut c = a.matmul_impl(&b, ta, tb, None, sum)?;
+        let mut c = a.matmul_impl(&b, ta, tb, None, sum, Epilogue::default())?;
         let rank = c.shape.len();
         if pad_m {
             c = c.narrow(rank - 2, 0, m)?;
@@ -569,7 +658,8 @@ impl GpuArray {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kernel, Sum, Transpose, VARIANTS};
+    use super::{Epilogue, Kernel, Sum, Transpose, VARIANTS};
+    use crate::UnaryOp;
     use crate::{Device, GpuArray};
 
     /// Every variant that fits, on shapes that leave partial tiles in both dims, with a broadcast
@@ -632,12 +722,21 @@ mod tests {
                             Kernel::MatmulWide => wide_runs += 1,
                             _ => {}
                         }
-                        let c = a.matmul_with(&b, ta, tb, Some(v))?.to_vec::<f32>()?;
+                        let c = a
+                            .matmul_with(&b, ta, tb, Some(v), Epilogue::default())?
+                            .to_vec::<f32>()?;
                         // The sum over the batch: in-kernel for the subgroup variants, over the
                         // whole batch or over two ranges added up after, a batched product and a
                         // reduction for the others.
                         for ranges in [1, 2] {
-                            let sum = a.matmul_impl(&b, ta, tb, Some(v), Sum::Ranges(ranges))?;
+                            let sum = a.matmul_impl(
+                                &b,
+                                ta,
+                                tb,
+                                Some(v),
+                                Sum::Ranges(ranges),
+                                Epilogue::default(),
+                            )?;
                             assert_eq!(sum.shape(), [m, n]);
                             let sum = sum.to_vec::<f32>()?;
                             for r in 0..m {
@@ -699,7 +798,9 @@ mod tests {
     /// One A times a batch of B, which the subgroup and word-loading variants run folded (the
     /// batches side by side along N): every variant that fits, each transpose, one and two batch
     /// dims, N whose vec4 columns do not fill a subgroup (lanes straddle two batches) and M with a
-    /// partial tile, against an f64 reference.
+    /// partial tile, against an f64 reference. With an epilogue (a row bias and leaky_relu, whose
+    /// slope exercises the activation's scalar), applied in the store by the subgroup and
+    /// word-loading kernels and after the product by the others.
     #[test]
     fn folded_batches_match_the_cpu_reference() -> crate::Result<()> {
         let dev = Device::new()?;
@@ -713,6 +814,12 @@ mod tests {
             let la = |r: usize, c: usize| ((r * k + c) * 37 % 101) as f32 / 25.0 - 2.0;
             let lb = |bi: usize, r: usize, c: usize| {
                 (((bi * k + r) * n + c) * 53 % 97) as f32 / 24.0 - 2.0
+            };
+            let bias_v: Vec<f32> = (0..m).map(|r| (r * 29 % 31) as f32 / 3.0 - 5.0).collect();
+            let bias = GpuArray::from_slice(&dev, &bias_v, &[m])?;
+            let epi = Epilogue {
+                row_bias: Some(&bias),
+                act: Some(UnaryOp::LeakyRelu(0.1)),
             };
             for ta in [Transpose::No, Transpose::Yes] {
                 for tb in [Transpose::No, Transpose::Yes] {
@@ -743,7 +850,7 @@ mod tests {
                     let fitting = a.matmul_variants(&b, ta, tb);
                     for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
                         folded_runs += usize::from(v.folds());
-                        let c = a.matmul_with(&b, ta, tb, Some(v))?;
+                        let c = a.matmul_with(&b, ta, tb, Some(v), epi)?;
                         let mut want_shape = bshape.clone();
                         want_shape.extend([m, n]);
                         assert_eq!(c.shape(), want_shape);
@@ -751,11 +858,14 @@ mod tests {
                         for bi in 0..batch {
                             for r in 0..m {
                                 for col in 0..n {
-                                    let (mut want, mut mag) = (0f64, 0f64);
+                                    let (mut want, mut mag) = (f64::from(bias_v[r]), 0f64);
                                     for kk in 0..k {
                                         let t = f64::from(la(r, kk)) * f64::from(lb(bi, kk, col));
                                         want += t;
                                         mag += t.abs();
+                                    }
+                                    if want < 0.0 {
+                                        want *= 0.1;
                                     }
                                     let got = f64::from(c[(bi * m + r) * n + col]);
                                     let tol = k as f64 * 2f64.powi(-23) * mag;

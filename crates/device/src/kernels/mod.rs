@@ -15,7 +15,7 @@ mod wide;
 
 pub use binary::BinaryOp;
 pub use conv::Conv2dParams;
-pub use matmul::Transpose;
+pub use matmul::{Epilogue, Transpose};
 pub use optim::OptimRule;
 pub use pool::Pool2dParams;
 pub use reduce::ReduceOp;

@@ -116,18 +116,14 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, &self.params)?;
         match &self.bias {
-            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])?),
-            None => Ok(y),
+            Some(b) => Ok(x.conv2d_bias_act(&self.weight, b, &self.params, None)?),
+            None => Ok(x.conv2d(&self.weight, &self.params)?),
         }
     }
     fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Option<Result<Tensor>> {
         let b = self.bias.as_ref()?;
-        Some((|| {
-            let y = x.conv2d(&self.weight, &self.params)?;
-            y.add_act(&b.reshape(&[1, b.numel(), 1, 1])?, act)
-        })())
+        Some(x.conv2d_bias_act(&self.weight, b, &self.params, Some(act)))
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
