@@ -171,6 +171,19 @@ SG_PARAMS = """struct Params {
     b_bs: array<u32, 8>,
 }
 """
+BATCH_OFFSETS = """// (offset of A, offset of B) in f32 for batch index bi, broadcasting batch dims with stride 0.
+fn batch_offsets(bi: u32) -> vec2<u32> {
+    var off = vec2<u32>(0u, 0u);
+    var rem = bi;
+    for (var d = i32(p.nbd) - 1; d >= 0; d--) {
+        let idx = rem % p.bshape[d];
+        rem = rem / p.bshape[d];
+        off += idx * vec2<u32>(p.a_bs[d], p.b_bs[d]);
+    }
+    return off;
+}
+"""
+
 # The epilogue of both subgroup families: what is applied to C before it is stored.
 SG_EPILOGUE = """
 // The epilogue: C = ACT(product + row_bias[row]) (ROW_BIAS 1; 0 leaves the bias out, and
@@ -232,18 +245,7 @@ SG_HEADER = """// Batched matmul for adapters whose subgroups are 8 lanes of one
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 """ + SG_EPILOGUE + """
-// (offset of A, offset of B) in vec4s for batch index bi, broadcasting batch dims with stride 0.
-fn batch_offsets4(bi: u32) -> vec2<u32> {
-    var off = vec2<u32>(0u, 0u);
-    var rem = bi;
-    for (var d = i32(p.nbd) - 1; d >= 0; d--) {
-        let idx = rem % p.bshape[d];
-        rem = rem / p.bshape[d];
-        off += idx * vec2<u32>(p.a_bs[d], p.b_bs[d]);
-    }
-    return off / 4u;
-}
-"""
+""" + BATCH_OFFSETS
 SWZ = "xyzw"
 sg = [SG_HEADER]
 for NAME, RT, SM, SN in SG_TILES:
@@ -251,7 +253,7 @@ for NAME, RT, SM, SN in SG_TILES:
         for lb in "nt":
             L = sg_head(NAME, la, lb, RT, SM, SN, 4)
             body_start = len(L)
-            L.append("    let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);")
+            L.append("    let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;")
             # A addressing
             if la == "n":
                 for q in range(RT // 8):
@@ -327,18 +329,7 @@ W_HEADER = """// Batched matmul for CPU adapters with 8-lane subgroups and 64-bi
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b8: array<vec4<u64>>;
 """ + SG_EPILOGUE + """
-// (offset of A, offset of B) in f32 for batch index bi, broadcasting batch dims with stride 0.
-fn batch_offsets(bi: u32) -> vec2<u32> {
-    var off = vec2<u32>(0u, 0u);
-    var rem = bi;
-    for (var d = i32(p.nbd) - 1; d >= 0; d--) {
-        let idx = rem % p.bshape[d];
-        rem = rem / p.bshape[d];
-        off += idx * vec2<u32>(p.a_bs[d], p.b_bs[d]);
-    }
-    return off;
-}
-"""
+""" + BATCH_OFFSETS
 wsrc = [W_HEADER]
 for NAME, RT, SM, SN in W_TILES:
     for lb in "nt":

@@ -77,8 +77,8 @@ fn epilogue(v: vec4<f32>, row: u32) -> vec4<f32> {
     return r;
 }
 
-// (offset of A, offset of B) in vec4s for batch index bi, broadcasting batch dims with stride 0.
-fn batch_offsets4(bi: u32) -> vec2<u32> {
+// (offset of A, offset of B) in f32 for batch index bi, broadcasting batch dims with stride 0.
+fn batch_offsets(bi: u32) -> vec2<u32> {
     var off = vec2<u32>(0u, 0u);
     var rem = bi;
     for (var d = i32(p.nbd) - 1; d >= 0; d--) {
@@ -86,7 +86,7 @@ fn batch_offsets4(bi: u32) -> vec2<u32> {
         rem = rem / p.bshape[d];
         off += idx * vec2<u32>(p.a_bs[d], p.b_bs[d]);
     }
-    return off / 4u;
+    return off;
 }
 
 // a: [batch.., M, K], b: [batch.., K, N], c: [batch, M, N]; a 32 x 64 tile per workgroup
@@ -132,7 +132,7 @@ fn sg8_nn(
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc = off.y + min(cg, n4 - 1u);
         for (var k4 = 0u; k4 < k4n; k4++) {
@@ -231,7 +231,7 @@ fn sg8_nt(
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
         let bc1 = off.y + min(4u * cg + 1u, p.n - 1u) * k4n;
@@ -337,7 +337,7 @@ fn sg8_tn(
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -440,7 +440,7 @@ fn sg8_tt(
     var acc6 = vec4<f32>();
     var acc7 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l % 2u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -558,7 +558,7 @@ fn sg16_nn(
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let bc = off.y + min(cg, n4 - 1u);
@@ -707,7 +707,7 @@ fn sg16_nt(
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -863,7 +863,7 @@ fn sg16_tn(
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -1014,7 +1014,7 @@ fn sg16_tt(
     var acc14 = vec4<f32>();
     var acc15 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l % 4u + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -1188,7 +1188,7 @@ fn sg32_nn(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -1437,7 +1437,7 @@ fn sg32_nt(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -1693,7 +1693,7 @@ fn sg32_tn(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -1940,7 +1940,7 @@ fn sg32_tt(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
@@ -2226,7 +2226,7 @@ fn sg64_nn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -2675,7 +2675,7 @@ fn sg64_nt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -3131,7 +3131,7 @@ fn sg64_tn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -3575,7 +3575,7 @@ fn sg64_tt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -4026,7 +4026,7 @@ fn sg64w_nn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -4475,7 +4475,7 @@ fn sg64w_nt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -4931,7 +4931,7 @@ fn sg64w_tn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -5375,7 +5375,7 @@ fn sg64w_tt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -5826,7 +5826,7 @@ fn sg64s_nn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -6275,7 +6275,7 @@ fn sg64s_nt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -6731,7 +6731,7 @@ fn sg64s_tn(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -7175,7 +7175,7 @@ fn sg64s_tt(
     var acc62 = vec4<f32>();
     var acc63 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let ag1 = off.x + min(rb / 4u + l + 8u, m / 4u - 1u);
         let m4 = m / 4u;
@@ -7594,7 +7594,7 @@ fn sg32s_nn(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -7843,7 +7843,7 @@ fn sg32s_nt(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ar0 = off.x + min(rb + l + 0u, m - 1u) * k4n;
         let ar1 = off.x + min(rb + l + 8u, m - 1u) * k4n;
         let ar2 = off.x + min(rb + l + 16u, m - 1u) * k4n;
@@ -8099,7 +8099,7 @@ fn sg32s_tn(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc = off.y + min(cg, n4 - 1u);
@@ -8346,7 +8346,7 @@ fn sg32s_tt(
     var acc30 = vec4<f32>();
     var acc31 = vec4<f32>();
     for (var bs = b0; bs < b1; bs++) {
-        let off = vec2<u32>(batch_offsets4(bs).x, batch_offsets4(bs + fb).y);
+        let off = vec2<u32>(batch_offsets(bs).x, batch_offsets(bs + fb).y) / 4u;
         let ag0 = off.x + min(rb / 4u + l + 0u, m / 4u - 1u);
         let m4 = m / 4u;
         let bc0 = off.y + min(4u * cg + 0u, p.n - 1u) * k4n;
