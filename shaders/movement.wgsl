@@ -3,7 +3,7 @@
 // gathers the sources that land on it, in index order, so no float atomics are needed).
 
 struct Params {
-    n: u32,         // elements to produce
+    n: u32,         // elements to produce (copy: tiles)
     rank: u32,      // copy: dims of the iteration shape
     in_off: u32,    // copy: first input word
     out_off: u32,   // copy: first output word
@@ -14,17 +14,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-// The same parameters read as vec4s, four per storage access (`copy`).
-struct ParamsV {
-    head: vec4<u32>,   // n, rank, in_off, out_off
-    shape: array<vec4<u32>, 2>,
-    is: array<vec4<u32>, 2>,
-    os: array<vec4<u32>, 2>,
-}
-@group(0) @binding(0) var<storage, read> pv: ParamsV;
+// The same parameters read as vec4s, four per storage access (`copy`; CopyParams is in
+// copy_tiles.wgsl, which the launcher puts in front of this file).
+@group(0) @binding(0) var<storage, read> pv: CopyParams;
 
-// copy: p.rank, so the index loop unrolls over registers.
-override RANK: u32 = 1u;
 @group(0) @binding(1) var<storage, read_write> y: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<u32>;
 @group(0) @binding(3) var<storage, read> idx: array<u32>;
@@ -34,7 +27,8 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// y[out_off + sum k_d os_d] = x[in_off + sum k_d is_d] for k over p.shape
+// The strided copy (see copy_tiles.wgsl), one element per access: y[...] = x[...] over tile t.
+// (On [2048, 2048] transposed on lavapipe, one element per invocation took 30 ms, tiles 9.5.)
 @compute @workgroup_size(256)
 fn copy(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -50,18 +44,27 @@ fn copy(
     let sh = array<vec4<u32>, 2>(pv.shape[0], select(vec4<u32>(), pv.shape[1], RANK > 4u));
     let is = array<vec4<u32>, 2>(pv.is[0], select(vec4<u32>(), pv.is[1], RANK > 4u));
     let os = array<vec4<u32>, 2>(pv.os[0], select(vec4<u32>(), pv.os[1], RANK > 4u));
-    var rem = t;
-    var src = head.z;
-    var dst = head.w;
-    for (var d = i32(RANK) - 1; d >= 0; d--) {
-        let q = u32(d) / 4u;
-        let r = u32(d) % 4u;
-        let k = rem % sh[q][r];
-        rem = rem / sh[q][r];
-        src += k * is[q][r];
-        dst += k * os[q][r];
+    let tl = copy_tile(head, sh, is, os, t);
+    var src = tl.src;
+    var dst = tl.dst;
+    if (tl.nr == TILE_ROWS && tl.nc == TILE_COLS) {
+        // A whole tile: constant trip counts, unrolled.
+        for (var i = 0u; i < TILE_ROWS; i++) {
+            for (var j = 0u; j < TILE_COLS; j++) {
+                y[dst + j * tl.osc] = x[src + j * tl.isc];
+            }
+            src += tl.isr;
+            dst += tl.osr;
+        }
+        return;
     }
-    y[dst] = x[src];
+    for (var i = 0u; i < tl.nr; i++) {
+        for (var j = 0u; j < tl.nc; j++) {
+            y[dst + j * tl.osc] = x[src + j * tl.isc];
+        }
+        src += tl.isr;
+        dst += tl.osr;
+    }
 }
 
 // x: [outer, src_dim, inner], idx: [idx_dim] -> y: [outer, idx_dim, inner]

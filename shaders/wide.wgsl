@@ -1,12 +1,12 @@
-// Wide storage access: element-wise ops and row sums that move eight f32 per storage access, the
+// Wide storage access: element-wise ops, row sums and strided copies that move eight f32 per storage access, the
 // buffers seen as array<vec4<u64>> ("words" of 32 bytes, see words.wgsl). Meant for CPU adapters
 // (lavapipe), whose storage loads and stores cost a loop over the SIMD lanes per access whatever its
 // width (wgrad bench, same run: c = a * b on 4M floats 3.7-4.1 ms here, 4.8-5.3 ms with vec4).
 // Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries only where the device has
-// it, and each entry does exactly what its vec4 twin in unary.wgsl, binary.wgsl or reduce.wgsl
-// does, in the same order, so results are the same bits.
-// The element-wise op tables come from elementwise.wgsl, the word helpers from words.wgsl (see
-// Kernel::source).
+// it, and each entry does exactly what its twin in unary.wgsl, binary.wgsl, reduce.wgsl or
+// movement.wgsl does, in the same order, so results are the same bits.
+// The element-wise op tables come from elementwise.wgsl, the word helpers from words.wgsl, the
+// copy's tiles from copy_tiles.wgsl (see Kernel::source).
 
 // unary8 and binary8
 struct EwParams {
@@ -153,4 +153,75 @@ fn sum_rows8(
     }
     let acc = (a0 + a1) + (a2 + a3);
     y[t] = ((acc.x + acc.y) + (acc.z + acc.w)) * rp.scale;
+}
+
+// copy8: the strided copy of copy_tiles.wgsl, eight elements (one word) per access, in one of two
+// layouts the launcher checks (kernels/wide.rs `copy`):
+// 0: the tile's rows are words in both arrays (isc = osc = 1; cols, offsets and every other stride
+//    multiples of 8), one word per row of the tile;
+// 1: a transpose: the tile's columns are words of x and its rows words of y (isr = osc = 1; rows,
+//    cols, offsets and every other stride multiples of 8, so all tiles are whole).
+override COPY_MODE: u32 = 0u;
+@group(0) @binding(0) var<storage, read> cp: CopyParams;
+
+// Element i (32 bits) of a word, in the low half.
+fn elem(w: vec4<u64>, i: u32) -> u64 {
+    return (w[i / 2u] >> (32u * (i % 2u))) & 0xfffffffflu;
+}
+
+// Word i of the transpose of the 8 x 8 block whose columns are w0 .. w7: element i of each.
+fn row_of(w0: vec4<u64>, w1: vec4<u64>, w2: vec4<u64>, w3: vec4<u64>, w4: vec4<u64>, w5: vec4<u64>, w6: vec4<u64>, w7: vec4<u64>, i: u32) -> vec4<u64> {
+    return vec4<u64>(
+        elem(w0, i) | (elem(w1, i) << 32u),
+        elem(w2, i) | (elem(w3, i) << 32u),
+        elem(w4, i) | (elem(w5, i) << 32u),
+        elem(w6, i) | (elem(w7, i) << 32u),
+    );
+}
+
+// x (a8) -> y (y8), tile t per invocation (cp.head.x tiles).
+@compute @workgroup_size(256)
+fn copy8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    let head = cp.head;
+    if (t >= head.x) {
+        return;
+    }
+    let sh = array<vec4<u32>, 2>(cp.shape[0], select(vec4<u32>(), cp.shape[1], RANK > 4u));
+    let is = array<vec4<u32>, 2>(cp.is[0], select(vec4<u32>(), cp.is[1], RANK > 4u));
+    let os = array<vec4<u32>, 2>(cp.os[0], select(vec4<u32>(), cp.os[1], RANK > 4u));
+    let tl = copy_tile(head, sh, is, os, t);
+    var s = tl.src / 8u;
+    var d = tl.dst / 8u;
+    let ir = tl.isr / 8u;
+    let orow = tl.osr / 8u;
+    if (COPY_MODE == 0u) {
+        for (var i = 0u; i < tl.nr; i++) {
+            y8[d] = a8[s];
+            s += ir;
+            d += orow;
+        }
+        return;
+    }
+    let ic = tl.isc / 8u;
+    let w0 = a8[s];
+    let w1 = a8[s + ic];
+    let w2 = a8[s + 2u * ic];
+    let w3 = a8[s + 3u * ic];
+    let w4 = a8[s + 4u * ic];
+    let w5 = a8[s + 5u * ic];
+    let w6 = a8[s + 6u * ic];
+    let w7 = a8[s + 7u * ic];
+    y8[d] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 0u);
+    y8[d + orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 1u);
+    y8[d + 2u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 2u);
+    y8[d + 3u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 3u);
+    y8[d + 4u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 4u);
+    y8[d + 5u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 5u);
+    y8[d + 6u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 6u);
+    y8[d + 7u * orow] = row_of(w0, w1, w2, w3, w4, w5, w6, w7, 7u);
 }

@@ -103,6 +103,112 @@ fn permute_and_transpose() {
     });
 }
 
+/// The strided copy runs as tiles of elements (`copy`) or, where the layout is whole words in both
+/// arrays, as words (`copy8`: rows of words, or 8 x 8 transposes). Both must give the same bits, and
+/// the word kernel must run exactly where its layout holds (on devices with wide storage).
+#[test]
+fn copies_by_tile_and_by_word() {
+    enum Op {
+        Permute(Vec<usize>),
+        Narrow(usize, usize, usize),
+        Broadcast(Vec<usize>),
+    }
+    use Op::*;
+    // (input shape, op, whether its collapsed layout fits copy8)
+    let cases: Vec<(Vec<usize>, Op, bool)> = vec![
+        (vec![16, 24], Permute(vec![1, 0]), true), // a transpose of whole tiles
+        (vec![3, 16, 24], Permute(vec![0, 2, 1]), true), // batched
+        (vec![4, 6, 16], Permute(vec![2, 0, 1]), true), // collapses to [16, 24] transposed
+        (vec![96, 64], Permute(vec![1, 0]), true), // 96 tiles
+        (vec![2, 8, 3, 8], Permute(vec![0, 2, 1, 3]), true), // attention heads: rows of words
+        (vec![2, 3, 5, 8], Permute(vec![1, 0, 2, 3]), true), // rows of 40
+        (vec![1, 1, 8], Permute(vec![1, 0, 2]), true), // one word
+        (vec![6, 32], Narrow(1, 8, 16), true),
+        (vec![1, 16], Broadcast(vec![5, 16]), true), // rows that read the same words
+        (vec![9, 13], Permute(vec![1, 0]), false),   // partial tiles both ways
+        (vec![8, 12], Permute(vec![1, 0]), false),   // 12 rows: partial tiles
+        (vec![16, 20], Permute(vec![1, 0]), false),  // x's row stride 20 is not whole words
+        (vec![17, 33, 5], Permute(vec![2, 1, 0]), false),
+        (vec![5], Permute(vec![0]), false),
+        (vec![6, 32], Narrow(1, 4, 16), false), // starts mid-word
+        (
+            vec![2, 1, 3, 1, 2, 1, 2, 3],
+            Permute(vec![7, 6, 5, 4, 3, 2, 1, 0]),
+            false,
+        ),
+        (
+            vec![3, 2, 1, 4, 8, 1, 2, 8],
+            Permute(vec![0, 1, 2, 3, 6, 5, 4, 7]),
+            true,
+        ), // rank 8 in
+    ];
+    // Own devices: the test switches wide storage and profiling.
+    run_on("copies_by_tile_and_by_word", &open_all(), |dev| {
+        let mut r = rng(204);
+        for (shape, op, fits) in &cases {
+            let x = awkward_words(&mut r, numel(shape));
+            let (out, want, what): (Vec<usize>, Vec<u32>, String) = match op {
+                Permute(dims) => {
+                    let (out, want) = permute_ref(&x, shape, dims);
+                    (out, want, format!("permute {shape:?} by {dims:?}"))
+                }
+                Narrow(dim, start, len) => {
+                    let mut out = shape.clone();
+                    out[*dim] = *len;
+                    let want = (0..numel(&out))
+                        .map(|i| {
+                            let mut idx = unravel(i, &out);
+                            idx[*dim] += start;
+                            x[idx
+                                .iter()
+                                .zip(strides(shape))
+                                .map(|(k, s)| k * s)
+                                .sum::<usize>()]
+                        })
+                        .collect();
+                    (
+                        out,
+                        want,
+                        format!("narrow {shape:?} dim {dim} {start}+{len}"),
+                    )
+                }
+                Broadcast(to) => {
+                    let want = (0..numel(to))
+                        .map(|i| x[bcast_index(&unravel(i, to), shape)])
+                        .collect();
+                    (to.clone(), want, format!("broadcast {shape:?} to {to:?}"))
+                }
+            };
+            for wide in [true, false] {
+                let wide = dev.set_wide_storage(wide);
+                let a = up_u32(dev, &x, shape)?;
+                dev.synchronize()?;
+                dev.set_profiling(true);
+                let y = match op {
+                    Permute(dims) => a.permute(dims)?,
+                    Narrow(dim, start, len) => a.narrow(*dim, *start, *len)?,
+                    Broadcast(to) => a.broadcast_to(to)?,
+                };
+                dev.synchronize()?;
+                let ran: Vec<String> = dev.profile().into_iter().map(|k| k.name).collect();
+                dev.set_profiling(false);
+                let what = format!("{what} (wide {wide})");
+                check_shape(&what, &y, &out)?;
+                check_eq(&what, &down_u32(&y)?, &want)?;
+                let words = ran.iter().any(|n| n == "wide/copy8");
+                if words != (wide && *fits) {
+                    return fail(format!(
+                        "{what}: kernels {ran:?}, copy8 expected: {}",
+                        wide && *fits
+                    ));
+                }
+            }
+        }
+        dev.set_wide_storage(true);
+        Ok(())
+    });
+}
+
 #[test]
 fn broadcast_to_and_narrow() {
     on_each_device("broadcast_to_and_narrow", |dev| {

@@ -88,6 +88,7 @@ impl Kernel {
             Kernel::Wide => concat!(
                 include_str!("../../../../shaders/elementwise.wgsl"),
                 include_str!("../../../../shaders/words.wgsl"),
+                include_str!("../../../../shaders/copy_tiles.wgsl"),
                 include_str!("../../../../shaders/wide.wgsl")
             ),
             Kernel::Fill => include_str!("../../../../shaders/fill.wgsl"),
@@ -101,7 +102,11 @@ impl Kernel {
             Kernel::Conv => include_str!("../../../../shaders/conv.wgsl"),
             Kernel::Pool => include_str!("../../../../shaders/pool.wgsl"),
             Kernel::Reduce => include_str!("../../../../shaders/reduce.wgsl"),
-            Kernel::Movement => include_str!("../../../../shaders/movement.wgsl"),
+            // The strided copy's tiles are shared with wide.wgsl's copy8 (see copy_tiles.wgsl).
+            Kernel::Movement => concat!(
+                include_str!("../../../../shaders/copy_tiles.wgsl"),
+                include_str!("../../../../shaders/movement.wgsl")
+            ),
             Kernel::Optim => include_str!("../../../../shaders/optim.wgsl"),
         }
     }

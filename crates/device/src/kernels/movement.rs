@@ -3,8 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::binary::broadcast_strides;
-use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack};
+use super::binary::{broadcast_strides, collapse};
+use super::{Kernel, MAX_DIMS, contiguous_strides, groups, pack, wide};
 use crate::array::{DType, GpuArray, numel};
 use crate::context::{ro, rw};
 use crate::error::{DeviceError, Result};
@@ -38,25 +38,50 @@ fn copy_into(dst: &GpuArray, src: &GpuArray, s: Strided<'_>) -> Result<()> {
             reason: format!("rank above {MAX_DIMS}"),
         });
     }
-    let n = numel(s.shape);
+    if numel(s.shape) == 0 {
+        return Ok(());
+    }
+    let (shape, strides) = collapse(s.shape, &[s.is.to_vec(), s.os.to_vec()]);
+    let (is, os) = (&strides[0], &strides[1]);
+    // Tiles of 8 x 8 over the last two dims (1 x 8 at rank 1), one per invocation (movement.wgsl).
+    let r = shape.len();
+    let (rows, cols) = (if r > 1 { shape[r - 2] } else { 1 }, shape[r - 1]);
+    let tile_rows = if r > 1 { COPY_TILE_ROWS } else { 1 };
+    let planes = numel(&shape) / (rows * cols);
+    let tiles = planes * rows.div_ceil(tile_rows) * cols.div_ceil(COPY_TILE_COLS);
     let p = Params {
-        n: n as u32,
-        rank: s.shape.len() as u32,
+        n: tiles as u32,
+        rank: r as u32,
         in_off: s.in_off as u32,
         out_off: s.out_off as u32,
-        shape: pack(s.shape),
-        is: pack(s.is),
-        os: pack(s.os),
+        shape: pack(&shape),
+        is: pack(is),
+        os: pack(os),
     };
+    let words = wide::copy(
+        &dst.dev,
+        &src.buf,
+        &dst.buf,
+        (&shape, is, os),
+        (s.in_off, s.out_off),
+        (&p, tiles),
+    )?;
+    if words {
+        return Ok(());
+    }
     dst.dev.dispatch(
         Kernel::Movement,
         "copy",
-        &[("RANK", s.shape.len() as f64)],
+        &[("RANK", r as f64)],
         &p,
         &[rw(1, &dst.buf), ro(2, &src.buf)],
-        groups(n),
+        groups(tiles),
     )
 }
+
+/// The copy kernels' tile (`TILE_ROWS` and `TILE_COLS` in copy_tiles.wgsl).
+const COPY_TILE_ROWS: usize = 8;
+const COPY_TILE_COLS: usize = 8;
 
 /// Normalises a dimension index, naming `op` on failure.
 fn dim_of(op: &'static str, shape: &[usize], dim: usize) -> Result<usize> {

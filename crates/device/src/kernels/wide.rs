@@ -1,6 +1,7 @@
-//! Launcher for `shaders/wide.wgsl`: the element-wise and row-sum kernels that move eight f32 per
-//! storage access, on devices with `DeviceInfo::wide_storage`. The unary, binary and reduce
-//! launchers ask here first and fall back to their vec4 kernels where these do not fit.
+//! Launcher for `shaders/wide.wgsl`: the element-wise, row-sum and strided-copy kernels that move
+//! eight f32 per storage access, on devices with `DeviceInfo::wide_storage`. The unary, binary,
+//! reduce and movement launchers ask here first and fall back to their own kernels where these do
+//! not fit.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -109,6 +110,50 @@ pub(crate) fn sum_rows<P: Pod>(
         params,
         &[rw(1, out), ro(2, x)],
         groups(outer * len.div_ceil(chunk)),
+    )?;
+    Ok(true)
+}
+
+/// movement.wgsl's strided copy (`params` in its layout, over `tiles` tiles) with a word per access,
+/// when the collapsed `shape` and strides (see `copy_tiles.wgsl`) and the offsets allow it: the
+/// tile's rows are runs of whole words in both arrays, or the copy is a transpose of whole 8 x 8
+/// tiles (x's tile columns and y's tile rows are words). False otherwise (nothing recorded).
+pub(crate) fn copy<P: Pod>(
+    dev: &Device,
+    x: &PooledBuffer,
+    out: &PooledBuffer,
+    (shape, is, os): (&[usize], &[usize], &[usize]),
+    (in_off, out_off): (usize, usize),
+    (params, tiles): (&P, usize),
+) -> Result<bool> {
+    let r = shape.len();
+    let aligned = |v: usize| v.is_multiple_of(WORD);
+    // Every dim but the tile's columns (rows: the tile's rows too) steps by whole words.
+    let outer_aligned = |dims: usize| (0..dims).all(|d| aligned(is[d]) && aligned(os[d]));
+    let base = dev.wide_storage() && aligned(in_off) && aligned(out_off) && aligned(shape[r - 1]);
+    let mode = if !base {
+        return Ok(false);
+    } else if is[r - 1] == 1 && os[r - 1] == 1 && outer_aligned(r - 1) {
+        0.0
+    } else if r > 1
+        && is[r - 2] == 1
+        && os[r - 1] == 1
+        && aligned(shape[r - 2])
+        && aligned(is[r - 1])
+        && aligned(os[r - 2])
+        && outer_aligned(r - 2)
+    {
+        1.0
+    } else {
+        return Ok(false);
+    };
+    dev.dispatch(
+        Kernel::Wide,
+        "copy8",
+        &[("RANK", r as f64), ("COPY_MODE", mode)],
+        params,
+        &[rw(1, out), ro(2, x)],
+        groups(tiles),
     )?;
     Ok(true)
 }
