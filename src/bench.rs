@@ -528,7 +528,7 @@ pub struct TuneRecord {
 /// shape class on the device, and saves the records to the tuning file.
 pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<TuneRecord>> {
     use Transpose::{No, Yes};
-    // (label, batch of A, batch of B, m, k, n, ta, tb)
+    // (label, batch of A, batch of B, m, k, n, ta, tb, summed over the batch)
     type Shape = (
         &'static str,
         usize,
@@ -538,28 +538,29 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
         usize,
         Transpose,
         Transpose,
+        bool,
     );
     let shapes: Vec<Shape> = vec![
-        ("square 256", 1, 1, 256, 256, 256, No, No),
-        ("square 512", 1, 1, 512, 512, 512, No, No),
-        ("square 1024", 1, 1, 1024, 1024, 1024, No, No),
-        ("square 2048", 1, 1, 2048, 2048, 2048, No, No),
-        ("mlp x W1", 1, 1, 128, 784, 256, No, No),
-        ("mlp dW1", 1, 1, 784, 128, 256, Yes, No),
-        ("mlp dx", 1, 1, 128, 256, 784, No, Yes),
-        ("mlp 784-512", 1, 1, 64, 784, 512, No, No),
-        ("mlp 512-256", 1, 1, 64, 512, 256, No, No),
-        ("cnn fc", 1, 1, 64, 3136, 10, No, No),
+        ("square 256", 1, 1, 256, 256, 256, No, No, false),
+        ("square 512", 1, 1, 512, 512, 512, No, No, false),
+        ("square 1024", 1, 1, 1024, 1024, 1024, No, No, false),
+        ("square 2048", 1, 1, 2048, 2048, 2048, No, No, false),
+        ("mlp x W1", 1, 1, 128, 784, 256, No, No, false),
+        ("mlp dW1", 1, 1, 784, 128, 256, Yes, No, false),
+        ("mlp dx", 1, 1, 128, 256, 784, No, Yes, false),
+        ("mlp 784-512", 1, 1, 64, 784, 512, No, No, false),
+        ("mlp 512-256", 1, 1, 64, 512, 256, No, No, false),
+        ("cnn fc", 1, 1, 64, 3136, 10, No, No, false),
         // conv1's K = 1*3*3 = 9 is padded to 12 where the vec4 kernels apply (see conv.rs).
-        ("conv1 fwd", 1, 64, 32, 12, 784, No, No),
-        ("conv1 dcol", 1, 64, 12, 32, 784, Yes, No),
-        ("conv1 dw", 64, 64, 32, 784, 12, No, Yes),
-        ("conv2 fwd", 1, 64, 64, 288, 196, No, No),
-        ("conv2 dcol", 1, 64, 288, 64, 196, Yes, No),
-        ("conv2 dw", 64, 64, 64, 196, 288, No, Yes),
+        ("conv1 fwd", 1, 64, 32, 12, 784, No, No, false),
+        ("conv1 dcol", 1, 64, 12, 32, 784, Yes, No, false),
+        ("conv1 dw", 64, 64, 32, 784, 12, No, Yes, true),
+        ("conv2 fwd", 1, 64, 64, 288, 196, No, No, false),
+        ("conv2 dcol", 1, 64, 288, 64, 196, Yes, No, false),
+        ("conv2 dw", 64, 64, 64, 196, 288, No, Yes, true),
     ];
     let mut records = Vec::new();
-    for (label, ba, bb, m, k, n, ta, tb) in shapes {
+    for (label, ba, bb, m, k, n, ta, tb, summed) in shapes {
         let a_shape = if ta == Yes { [ba, k, m] } else { [ba, m, k] };
         let b_shape = if tb == Yes { [bb, n, k] } else { [bb, k, n] };
         let a = GpuArray::full(dev, &a_shape, 0.5)?;
@@ -567,7 +568,12 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
         let mut ms = Vec::new();
         for entry in a.matmul_variants(&b, ta, tb) {
             let (t, _) = time_ms(dev, 3, || {
-                Ok(a.matmul_variant(&b, ta, tb, entry).map(drop)?)
+                Ok(if summed {
+                    a.matmul_sum_batch_variant(&b, ta, tb, entry)
+                } else {
+                    a.matmul_variant(&b, ta, tb, entry)
+                }
+                .map(drop)?)
             })?;
             ms.push((entry.to_string(), t));
         }
@@ -576,10 +582,17 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
             .min_by(|x, y| x.1.total_cmp(&y.1))
             .map(|x| x.0.clone())
             .unwrap_or_default();
-        let class = ShapeClass::of(ba.max(bb), m, n, k);
+        let class = if summed {
+            ShapeClass::of_sum(ba.max(bb), m, n, k)
+        } else {
+            ShapeClass::of(ba.max(bb), m, n, k)
+        };
         dev.set_tuned_variant(Kernel::Matmul, class, &best);
         let rec = TuneRecord {
-            shape: format!("{label}: [{ba}, {m}, {k}] x [{bb}, {k}, {n}] {ta:?}/{tb:?}"),
+            shape: format!(
+                "{label}: [{ba}, {m}, {k}] x [{bb}, {k}, {n}] {ta:?}/{tb:?}{}",
+                if summed { ", summed" } else { "" }
+            ),
             class: format!("{class:?}"),
             ms,
             chosen: best,

@@ -13,13 +13,16 @@ use std::sync::Mutex;
 
 use crate::error::{DeviceError, Result};
 
-/// A coarse shape bucket: ceil(log2) of each of M, N, K, and whether there is a batch.
+/// A coarse shape bucket: ceil(log2) of each of M, N, K, whether there is a batch, and whether the
+/// batch's products are summed (`GpuArray::matmul_sum_batch`, conv's weight gradient), which cuts
+/// the work differently from one product per batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ShapeClass {
     pub m: u8,
     pub n: u8,
     pub k: u8,
     pub batched: bool,
+    pub summed: bool,
 }
 
 fn ceil_log2(x: usize) -> u8 {
@@ -33,22 +36,34 @@ impl ShapeClass {
             n: ceil_log2(n),
             k: ceil_log2(k),
             batched: batch > 1,
+            summed: false,
+        }
+    }
+
+    /// The class of a product summed over its batch of `batch`.
+    pub fn of_sum(batch: usize, m: usize, n: usize, k: usize) -> Self {
+        Self {
+            summed: true,
+            ..Self::of(batch, m, n, k)
         }
     }
 
     fn encode(&self) -> String {
         format!(
-            "m{}n{}k{}{}",
+            "m{}n{}k{}{}{}",
             self.m,
             self.n,
             self.k,
-            if self.batched { "b" } else { "" }
+            if self.batched { "b" } else { "" },
+            if self.summed { "s" } else { "" }
         )
     }
 
     fn decode(s: &str) -> Option<Self> {
+        let summed = s.ends_with('s');
+        let s = s.strip_suffix('s').unwrap_or(s);
         let batched = s.ends_with('b');
-        let s = s.trim_end_matches('b').strip_prefix('m')?;
+        let s = s.strip_suffix('b').unwrap_or(s).strip_prefix('m')?;
         let (m, rest) = s.split_once('n')?;
         let (n, k) = rest.split_once('k')?;
         Some(Self {
@@ -56,6 +71,7 @@ impl ShapeClass {
             n: n.parse().ok()?,
             k: k.parse().ok()?,
             batched,
+            summed,
         })
     }
 }
@@ -166,6 +182,8 @@ mod tests {
         for c in [
             ShapeClass::of(1, 1024, 1024, 1024),
             ShapeClass::of(64, 64, 196, 288),
+            ShapeClass::of_sum(64, 64, 288, 196),
+            ShapeClass::of_sum(1, 8, 8, 8),
             ShapeClass::of(1, 1, 1, 0),
         ] {
             assert_eq!(ShapeClass::decode(&c.encode()), Some(c));
@@ -176,8 +194,14 @@ mod tests {
                 m: 10,
                 n: 10,
                 k: 11,
-                batched: false
+                batched: false,
+                summed: false,
             }
+        );
+        // Records written before summed classes existed read as unsummed.
+        assert_eq!(
+            ShapeClass::decode("m6n9k8b"),
+            Some(ShapeClass::of(64, 64, 288, 196))
         );
         assert_eq!(ShapeClass::decode("nonsense"), None);
     }

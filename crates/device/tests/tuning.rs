@@ -1,6 +1,7 @@
 //! Tuning records: a choice saved by one device is loaded by the next device on the same adapter,
 //! other adapters' records in the file are kept, and a matmul run with the recorded variant gives
-//! the same result as the heuristic one (every variant is exact up to summation order here).
+//! the same result as the heuristic one (every variant is exact up to summation order here), for
+//! plain products and for products summed over their batch (a class of their own).
 
 use wgrad_device::{Device, GpuArray, Kernel, ShapeClass, Transpose};
 
@@ -59,6 +60,37 @@ fn recorded_choices_survive_a_restart_and_keep_other_adapters()
     );
     assert!(text.lines().count() >= 2, "{text}");
     assert!(GpuArray::matmul_variant(&a, &b, Transpose::No, Transpose::No, "main_99x99").is_err());
+
+    // A product summed over its batch has a class of its own: a choice for it is not one for the
+    // per-batch product of the same shape, and every variant gives the same sum.
+    let xs = GpuArray::from_slice(
+        &again,
+        &(0..5 * 12 * 9).map(|i| (i % 7) as f32).collect::<Vec<_>>(),
+        &[5, 12, 9],
+    )?;
+    let ys = GpuArray::from_slice(
+        &again,
+        &(0..5 * 16 * 9).map(|i| (i % 3) as f32).collect::<Vec<_>>(),
+        &[5, 16, 9],
+    )?;
+    let (summed, per_batch) = (
+        ShapeClass::of_sum(5, 12, 16, 9),
+        ShapeClass::of(5, 12, 16, 9),
+    );
+    let want = xs
+        .matmul_sum_batch(&ys, Transpose::No, Transpose::Yes)?
+        .to_vec::<f32>()?;
+    for entry in xs.matmul_variants(&ys, Transpose::No, Transpose::Yes) {
+        let got = xs.matmul_sum_batch_variant(&ys, Transpose::No, Transpose::Yes, entry)?;
+        assert_eq!(got.to_vec::<f32>()?, want, "{entry}");
+        again.set_tuned_variant(Kernel::Matmul, summed, entry);
+        let tuned = xs.matmul_sum_batch(&ys, Transpose::No, Transpose::Yes)?;
+        assert_eq!(tuned.to_vec::<f32>()?, want, "tuned {entry}");
+    }
+    assert_eq!(again.tuned_variant(Kernel::Matmul, per_batch), None);
+    again.save_tuning()?;
+    let text = std::fs::read_to_string(&file)?;
+    assert!(text.contains("\tm4n4k4bs\t"), "{text}");
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

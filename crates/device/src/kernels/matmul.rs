@@ -370,8 +370,31 @@ impl GpuArray {
         tb: Transpose,
         name: &str,
     ) -> Result<GpuArray> {
+        let v = self.variant_named(b, ta, tb, name)?;
+        self.matmul_with(b, ta, tb, Some(v), Epilogue::default())
+    }
+
+    /// `matmul_sum_batch` with the given variant (one of `matmul_variants`), for tuning.
+    pub fn matmul_sum_batch_variant(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        name: &str,
+    ) -> Result<GpuArray> {
+        let v = self.variant_named(b, ta, tb, name)?;
+        self.matmul_impl(b, ta, tb, Some(v), Sum::Auto, Epilogue::default())
+    }
+
+    fn variant_named(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        name: &str,
+    ) -> Result<&'static Variant> {
         let fitting = self.matmul_variants(b, ta, tb);
-        let v = VARIANTS
+        VARIANTS
             .iter()
             .find(|v| v.name == name && fitting.contains(&v.name))
             .ok_or_else(|| DeviceError::InvalidArgument {
@@ -380,8 +403,7 @@ impl GpuArray {
                     "no variant {name:?} for {:?} @ {:?} ({ta:?}/{tb:?}) on this device; there are {fitting:?}",
                     self.shape, b.shape
                 ),
-            })?;
-        self.matmul_with(b, ta, tb, Some(v), Epilogue::default())
+            })
     }
 
     /// `matmul` with the register-block variant forced (tests) or chosen by `pick` (`None`).
@@ -468,16 +490,19 @@ impl GpuArray {
             }
         }
         let fitting = || VARIANTS.iter().filter(|v| v.fits(&a.dev, ta, (m, k, n)));
+        let summing = sum != Sum::No;
+        let class = if summing {
+            ShapeClass::of_sum(batch, m, n, k)
+        } else {
+            ShapeClass::of(batch, m, n, k)
+        };
         let tuned = || {
-            let name = a
-                .dev
-                .tuned_variant(Kernel::Matmul, ShapeClass::of(batch, m, n, k))?;
+            let name = a.dev.tuned_variant(Kernel::Matmul, class)?;
             fitting().find(|v| v.name == name)
         };
         // One A for every batch of B: the subgroup kernels can take the batches as one product
         // with `batch n` columns, which leaves a partial tile only at the end of all of them.
         let a_bs = batch_strides(&a.shape, &batch_shape);
-        let summing = sum != Sum::No;
         let foldable = !summing && batch > 1 && a_bs.iter().all(|&s| s == 0);
         // Summing can cut the batch into ranges (below), so it has the batch's parallelism too.
         let v = forced
