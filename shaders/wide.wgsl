@@ -1,7 +1,7 @@
-// Wide storage access: element-wise ops, row sums and strided copies that move eight f32 per storage access, the
-// buffers seen as array<vec4<u64>> ("words" of 32 bytes, see words.wgsl). Meant for CPU adapters
-// (lavapipe), whose storage loads and stores cost a loop over the SIMD lanes per access whatever its
-// width (wgrad bench, same run: c = a * b on 4M floats 3.7-4.1 ms here, 4.8-5.3 ms with vec4).
+// Wide storage access: element-wise ops, row sums, softmax and strided copies that move eight f32
+// per storage access, the buffers seen as array<vec4<u64>> ("words" of 32 bytes, see words.wgsl).
+// Meant for CPU adapters (lavapipe), whose storage loads and stores cost a loop over the SIMD lanes
+// per access whatever its width (wgrad bench, same run: c = a * b on 4M floats 3.7-4.1 ms here, 4.8-5.3 ms with vec4).
 // Needs SHADER_INT64; the launcher (kernels/wide.rs) picks these entries only where the device has
 // it, and each entry does exactly what its twin in unary.wgsl, binary.wgsl, reduce.wgsl or
 // movement.wgsl does, in the same order, so results are the same bits.
@@ -37,6 +37,7 @@ struct ReduceParams {
 @group(0) @binding(2) var<storage, read> a8: array<vec4<u64>>;
 @group(0) @binding(3) var<storage, read> b8: array<vec4<u64>>;
 
+// unary8, binary8: the op's code (elementwise.wgsl); softmax_rows8: 0 softmax, 1 log-softmax.
 override OP: u32 = 0u;
 const NO_OP: u32 = 255u;
 override POST0: u32 = NO_OP;
@@ -153,6 +154,50 @@ fn sum_rows8(
     }
     let acc = (a0 + a1) + (a2 + a3);
     y[t] = ((acc.x + acc.y) + (acc.z + acc.w)) * rp.scale;
+}
+
+// x (a8), y (y8): [outer, len] with len a multiple of 8 (rp.total = outer rows), softmax (OP 0)
+// or log-softmax (OP 1) of each row: reduce.wgsl's softmax_rows4 with two vec4 per access, the
+// same vec4s in the same order (the low half of a word, then the high half).
+@compute @workgroup_size(256)
+fn softmax_rows8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    if (t >= rp.total) {
+        return;
+    }
+    let len8 = rp.len / 8u;
+    let base = t * len8;
+    let w0 = a8[base];
+    var m4 = max(lo(w0), hi(w0));
+    for (var j = 1u; j < len8; j++) {
+        let w = a8[base + j];
+        m4 = max(max(m4, lo(w)), hi(w));
+    }
+    let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+    var s4 = vec4<f32>();
+    for (var j = 0u; j < len8; j++) {
+        let w = a8[base + j];
+        s4 += exp(lo(w) - m);
+        s4 += exp(hi(w) - m);
+    }
+    let s = (s4.x + s4.y) + (s4.z + s4.w);
+    if (OP == 0u) {
+        let r = 1.0 / s;
+        for (var j = 0u; j < len8; j++) {
+            let w = a8[base + j];
+            y8[base + j] = word(exp(lo(w) - m) * r, exp(hi(w) - m) * r);
+        }
+    } else {
+        let ls = m + log(s);
+        for (var j = 0u; j < len8; j++) {
+            let w = a8[base + j];
+            y8[base + j] = word(lo(w) - ls, hi(w) - ls);
+        }
+    }
 }
 
 // copy8: the strided copy of copy_tiles.wgsl, eight elements (one word) per access, in one of two

@@ -545,7 +545,7 @@ fn wide_and_vec4_kernels_give_the_same_bits() {
                     }
                     let a = up(dev, &x, &[n])?;
                     let b = up(dev, &y, &[n])?;
-                    Ok(vec![
+                    let mut out = vec![
                         down(&a.unary(UnaryOp::Tanh)?)?,
                         down(&a.unary(UnaryOp::Clamp(-1.0, 2.0))?)?,
                         down(&a.binary(BinaryOp::Mul, &b)?)?,
@@ -556,7 +556,18 @@ fn wide_and_vec4_kernels_give_the_same_bits() {
                         )?)?,
                         down(&a.reduce_all(ReduceOp::Sum)?)?,
                         down(&a.reshape(&[1, n])?.reduce(ReduceOp::Mean, 1, false)?)?,
-                    ])
+                    ];
+                    // Softmax along rows: one row of n, and rows of 8 where n allows.
+                    let mut shapes = vec![[1, n]];
+                    if n % 8 == 0 {
+                        shapes.push([n / 8, 8]);
+                    }
+                    for shape in shapes {
+                        let rows = a.reshape(&shape)?;
+                        out.push(down(&rows.softmax(1)?)?);
+                        out.push(down(&rows.log_softmax(1)?)?);
+                    }
+                    Ok(out)
                 };
                 let narrow = run(false)?;
                 let wide = run(true)?;

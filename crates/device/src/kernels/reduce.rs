@@ -284,13 +284,13 @@ impl GpuArray {
             total: total as u32,
             ..Default::default()
         };
-        // Contiguous rows of whole vec4s: four elements per access (chosen by shape only, so the
-        // same input still gives the same bits).
-        let entry = if entry == "softmax" && inner == 1 && len.is_multiple_of(4) {
-            "softmax_rows4"
-        } else {
-            entry
-        };
+        // Contiguous rows of whole vec4s: four elements per access, or eight with the wide kernels
+        // (the same bits; chosen by shape only, so the same input still gives the same bits).
+        let rows4 = entry == "softmax" && inner == 1 && len.is_multiple_of(4);
+        if rows4 && wide::softmax_rows(&self.dev, &self.buf, &out.buf, (outer, len), code, &p)? {
+            return Ok(out);
+        }
+        let entry = if rows4 { "softmax_rows4" } else { entry };
         self.dev.dispatch(
             Kernel::Reduce,
             entry,

@@ -1,4 +1,4 @@
-//! Launcher for `shaders/wide.wgsl`: the element-wise, row-sum and strided-copy kernels that move
+//! Launcher for `shaders/wide.wgsl`: the element-wise, row-sum, softmax and strided-copy kernels that move
 //! eight f32 per storage access, on devices with `DeviceInfo::wide_storage`. The unary, binary,
 //! reduce and movement launchers ask here first and fall back to their own kernels where these do
 //! not fit.
@@ -110,6 +110,31 @@ pub(crate) fn sum_rows<P: Pod>(
         params,
         &[rw(1, out), ro(2, x)],
         groups(outer * len.div_ceil(chunk)),
+    )?;
+    Ok(true)
+}
+
+/// reduce.wgsl's `softmax_rows4` (`code` 0 softmax, 1 log-softmax; `params` in its layout) over
+/// contiguous rows [outer, len] with two vec4 per access, when len is a multiple of 8. Same bits as
+/// `softmax_rows4`. False otherwise (nothing recorded).
+pub(crate) fn softmax_rows<P: Pod>(
+    dev: &Device,
+    x: &PooledBuffer,
+    out: &PooledBuffer,
+    (outer, len): (usize, usize),
+    code: u32,
+    params: &P,
+) -> Result<bool> {
+    if !len.is_multiple_of(WORD) || !fits(dev, &[x, out], outer * len) {
+        return Ok(false);
+    }
+    dev.dispatch(
+        Kernel::Wide,
+        "softmax_rows8",
+        &[("OP", f64::from(code))],
+        params,
+        &[rw(1, out), ro(2, x)],
+        groups(outer),
     )?;
     Ok(true)
 }
