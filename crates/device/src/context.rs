@@ -93,6 +93,12 @@ const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
 const ARENA_BYTES: u64 = 1 << 20;
 
 type LayoutKey = Vec<(u32, Access)>;
+/// A bind group's layout, its parameter block's size, and its buffers by slot.
+type BindKey = (wgpu::BindGroupLayout, u64, Vec<(u32, wgpu::Buffer)>);
+
+/// Bind groups kept for reuse; past this many the cache starts over (a training step uses a few
+/// hundred, the same ones every step, since the pool hands out buffers in the same order).
+const BIND_GROUPS_KEPT: usize = 4096;
 type PipelineKey = (Kernel, &'static str, Vec<(&'static str, u64)>);
 
 struct Recording {
@@ -119,9 +125,13 @@ struct Inner {
     param_align: u64,
     recording: Mutex<Recording>,
     caches: Mutex<Caches>,
+    /// Bind groups by layout and buffers: the parameters sit at a dynamic offset in the arena, so a
+    /// dispatch on the same buffers as an earlier one reuses its bind group (see `record`).
+    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     tuning: Tuning,
     gpu_error: Arc<Mutex<Option<String>>>,
     total_dispatches: std::sync::atomic::AtomicU64,
+    total_bind_groups: std::sync::atomic::AtomicU64,
     /// Per-kernel totals while profiling is on (see `set_profiling`).
     profile: Mutex<Option<HashMap<String, KernelTime>>>,
     /// Timestamp queries around compute passes while the GPU timer runs.
@@ -346,6 +356,7 @@ impl Device {
                     params: Vec::new(),
                     dispatches: 0,
                 }),
+                bind_groups: Mutex::new(HashMap::new()),
                 caches: Mutex::new(Caches {
                     modules: HashMap::new(),
                     generated: HashMap::new(),
@@ -354,6 +365,7 @@ impl Device {
                 }),
                 gpu_error,
                 total_dispatches: 0.into(),
+                total_bind_groups: 0.into(),
                 profile: Mutex::new(None),
                 timer: Mutex::new(None),
                 tuning,
@@ -390,8 +402,10 @@ impl Device {
         self.inner.pool.stats()
     }
 
-    /// Releases every pooled (free) buffer back to the driver.
+    /// Releases every pooled (free) buffer back to the driver (and the kept bind groups, which
+    /// hold their buffers).
     pub fn trim_pool(&self) {
+        lock(&self.inner.bind_groups).clear();
         self.inner.pool.trim();
     }
 
@@ -399,6 +413,14 @@ impl Device {
     pub fn dispatch_count(&self) -> u64 {
         self.inner
             .total_dispatches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Number of bind groups created since the device was created: a dispatch on the same buffers
+    /// (by slot) and kernel layout as an earlier one reuses that one's.
+    pub fn bind_group_count(&self) -> u64 {
+        self.inner
+            .total_bind_groups
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -663,15 +685,16 @@ impl Device {
         if let Some(l) = caches.layouts.get(key) {
             return l.clone();
         }
-        let storage = |read_only| wgpu::BindingType::Buffer {
+        let storage = |read_only, has_dynamic_offset| wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
+            has_dynamic_offset,
             min_binding_size: None,
         };
+        // Binding 0, the parameters, at a dynamic offset in the arena (see `record`).
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: storage(true),
+            ty: storage(true, true),
             count: None,
         }];
         entries.extend(
@@ -679,7 +702,7 @@ impl Device {
                 .map(|&(slot, access)| wgpu::BindGroupLayoutEntry {
                     binding: slot,
                     visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: storage(access == Access::Read),
+                    ty: storage(access == Access::Read, false),
                     count: None,
                 }),
         );
@@ -978,26 +1001,7 @@ impl Device {
         rec.params.resize(offset as usize, 0);
         rec.params.extend_from_slice(bytes);
 
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &self.inner.arena,
-                offset,
-                size: wgpu::BufferSize::new(bytes.len() as u64),
-            }),
-        }];
-        entries.extend(bindings.iter().map(|b| wgpu::BindGroupEntry {
-            binding: b.slot,
-            resource: b.buffer.raw().as_entire_binding(),
-        }));
-        let bind_group = self
-            .inner
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: bgl,
-                entries: &entries,
-            });
+        let bind_group = self.bind_group(bgl, bytes.len() as u64, bindings);
         if rec.pass.is_none() {
             let mut encoder = rec.encoder.take().unwrap_or_else(|| self.new_encoder());
             let mut timer = lock(&self.inner.timer);
@@ -1025,7 +1029,7 @@ impl Device {
         }
         if let Some(pass) = rec.pass.as_mut() {
             pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
+            pass.set_bind_group(0, &bind_group, &[offset as u32]);
             pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         }
         rec.dispatches += 1;
@@ -1033,6 +1037,57 @@ impl Device {
             .total_dispatches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The bind group of `bindings` under `bgl`, with the first `params` bytes of the arena at
+    /// binding 0 (moved to a dispatch's parameters by its dynamic offset): the one made for the
+    /// same buffers before, else a new one, kept.
+    fn bind_group(
+        &self,
+        bgl: &wgpu::BindGroupLayout,
+        params: u64,
+        bindings: &[Binding<'_>],
+    ) -> wgpu::BindGroup {
+        let key: BindKey = (
+            bgl.clone(),
+            params,
+            bindings
+                .iter()
+                .map(|b| (b.slot, b.buffer.raw().clone()))
+                .collect(),
+        );
+        let mut kept = lock(&self.inner.bind_groups);
+        if let Some(bg) = kept.get(&key) {
+            return bg.clone();
+        }
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.inner.arena,
+                offset: 0,
+                size: wgpu::BufferSize::new(params),
+            }),
+        }];
+        entries.extend(bindings.iter().map(|b| wgpu::BindGroupEntry {
+            binding: b.slot,
+            resource: b.buffer.raw().as_entire_binding(),
+        }));
+        let bg = self
+            .inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: bgl,
+                entries: &entries,
+            });
+        self.inner
+            .total_bind_groups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if kept.len() >= BIND_GROUPS_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, bg.clone());
+        bg
     }
 
     /// Hands out a storage buffer of at least `bytes` bytes from the pool.

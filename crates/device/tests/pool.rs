@@ -1,7 +1,7 @@
 //! The buffer pool and the recording machinery: bounded memory over thousands of allocate /
 //! compute / free rounds, no allocation for a tensor over the binding limit, more dispatches than the
-//! params arena holds between two submissions, and buffers reused while recorded work still reads
-//! them.
+//! params arena holds between two submissions, buffers reused while recorded work still reads
+//! them, and bind groups reused across steps.
 
 mod common;
 
@@ -180,6 +180,52 @@ fn many_dispatches_between_submissions() {
         check_bits("10,000 chained binary ops", &down(&y)?, &[10_000.0; 37])?;
         Ok(())
     });
+}
+
+#[test]
+fn bind_groups_are_reused_with_each_dispatch_s_parameters() {
+    // Own devices: the test switches fusion off and counts bind groups. The same ops over the same
+    // pooled buffers, step after step, reuse their bind groups; each dispatch must still read its
+    // own parameters (a dynamic offset into the params arena), here a different scalar every time.
+    run_on(
+        "bind_groups_are_reused_with_each_dispatch_s_parameters",
+        &open_all(),
+        |dev| {
+            dev.set_fusion(false)?;
+            let x = up(dev, &(0..37).map(|i| i as f32).collect::<Vec<_>>(), &[37])?;
+            let w = GpuArray::full(dev, &[37], 0.5)?;
+            let step = |s: f32| -> Result<GpuArray, Flow> {
+                let y = x.unary(UnaryOp::AddScalar(s))?;
+                let z = y.binary(BinaryOp::Mul, &w)?;
+                Ok(z.unary(UnaryOp::MulScalar(s))?)
+            };
+            let mut made = Vec::new();
+            for k in 0..8 {
+                let s = k as f32 + 1.0;
+                let before = dev.bind_group_count();
+                let got = down(&step(s)?)?;
+                made.push(dev.bind_group_count() - before);
+                // (i + s) * 0.5 * s: exact for these small values.
+                let want: Vec<f32> = (0..37).map(|i| (i as f32 + s) * 0.5 * s).collect();
+                check_bits(&format!("step {k}"), &got, &want)?;
+            }
+            // The pool settles within a few steps (each readback's buffers shift the first ones).
+            if made[4..].iter().any(|&n| n != 0) {
+                return fail(format!(
+                    "bind groups made per step: {made:?}, want 0 after four"
+                ));
+            }
+            // Trimming the pool drops the kept bind groups with the buffers; work goes on.
+            dev.trim_pool();
+            check_bits(
+                "after trim_pool",
+                &down(&step(2.0)?)?,
+                &(0..37).map(|i| (i as f32 + 2.0)).collect::<Vec<f32>>(),
+            )?;
+            dev.set_fusion(true)?;
+            Ok(())
+        },
+    );
 }
 
 #[test]
