@@ -134,10 +134,11 @@ fn {name}_{la}{lb}(
 def sg_tail(rt):
     """The end of a subgroup entry point: the batch loop closed, the lane's RT x 4 block stored
     through the epilogue."""
-    L = ["    }", "    if (gc < max(p.fold, 1u) * n4) {", "        let c0 = ((bi + fb) * m + rb) * n4 + cg;"]
+    L = ["    }", "    if (gc < max(p.fold, 1u) * n4) {", "        let c0 = ((bi + fb) * m + rb) * n4 + cg;",
+         "        var cbias = vec4<f32>();", "        if (BIAS == 2u) {", "            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);", "        }"]
     for r in range(rt):
         L.append(f"        if (rb + {r}u < m) {{")
-        L.append(f"            c4[c0 + {r}u * n4] = epilogue(acc{r}, rb + {r}u);")
+        L.append(f"            c4[c0 + {r}u * n4] = epilogue(acc{r}, rb + {r}u, cbias);")
         L.append("        }")
     L.append("    }")
     L.append("}\n")
@@ -186,22 +187,26 @@ fn batch_offsets(bi: u32) -> vec2<u32> {
 
 # The epilogue of both subgroup families: what is applied to C before it is stored.
 SG_EPILOGUE = """
-// The epilogue: C = ACT(product + row_bias[row]) (ROW_BIAS 1; 0 leaves the bias out, and
-// row_bias is then bound to any buffer) with ACT the UnaryOp code of relu, leaky_relu, elu,
-// sigmoid or tanh (the activations add_act fuses), or NO_OP. Conv's bias and activation thus cost
-// no pass over its output of their own. Override constants, so that without an epilogue the
+// The epilogue: C = ACT(product + bias), the bias bias[row] (BIAS 1: conv's, one per output
+// channel) or bias[col] (BIAS 2: a linear layer's, one per output feature) or none (BIAS 0, and
+// binding 4 is then bound to any buffer), with ACT the UnaryOp code of relu, leaky_relu, elu,
+// sigmoid or tanh (the activations add_act fuses), or NO_OP. A layer's bias and activation thus
+// cost no pass over its output of their own. Override constants, so that without an epilogue the
 // stores compile to what they were without one (as parameters the branches cost matmul_1024
 // 5-10%). Its own short table, not elementwise.wgsl's: inlined into every store of an unrolled
 // entry point before the constants fold, the whole table made a pipeline take 0.8 s to build.
 const NO_OP: u32 = 255u;
-override ROW_BIAS: u32 = 0u;
+override BIAS: u32 = 0u;
 override ACT: u32 = NO_OP;
-@group(0) @binding(4) var<storage, read> row_bias: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-fn epilogue(v: vec4<f32>, row: u32) -> vec4<f32> {
+// v: columns 4 cb .. 4 cb + 3 of row `row`; cbias: the column bias of those columns (BIAS 2).
+fn epilogue(v: vec4<f32>, row: u32, cbias: vec4<f32>) -> vec4<f32> {
     var r = v;
-    if (ROW_BIAS != 0u) {
-        r += vec4<f32>(row_bias[row]);
+    if (BIAS == 1u) {
+        r += vec4<f32>(bias[row]);
+    } else if (BIAS == 2u) {
+        r += cbias;
     }
     switch ACT {
         case 11u: { r = max(r, vec4<f32>()); }                                       // relu

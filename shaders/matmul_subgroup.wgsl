@@ -43,22 +43,26 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 
-// The epilogue: C = ACT(product + row_bias[row]) (ROW_BIAS 1; 0 leaves the bias out, and
-// row_bias is then bound to any buffer) with ACT the UnaryOp code of relu, leaky_relu, elu,
-// sigmoid or tanh (the activations add_act fuses), or NO_OP. Conv's bias and activation thus cost
-// no pass over its output of their own. Override constants, so that without an epilogue the
+// The epilogue: C = ACT(product + bias), the bias bias[row] (BIAS 1: conv's, one per output
+// channel) or bias[col] (BIAS 2: a linear layer's, one per output feature) or none (BIAS 0, and
+// binding 4 is then bound to any buffer), with ACT the UnaryOp code of relu, leaky_relu, elu,
+// sigmoid or tanh (the activations add_act fuses), or NO_OP. A layer's bias and activation thus
+// cost no pass over its output of their own. Override constants, so that without an epilogue the
 // stores compile to what they were without one (as parameters the branches cost matmul_1024
 // 5-10%). Its own short table, not elementwise.wgsl's: inlined into every store of an unrolled
 // entry point before the constants fold, the whole table made a pipeline take 0.8 s to build.
 const NO_OP: u32 = 255u;
-override ROW_BIAS: u32 = 0u;
+override BIAS: u32 = 0u;
 override ACT: u32 = NO_OP;
-@group(0) @binding(4) var<storage, read> row_bias: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-fn epilogue(v: vec4<f32>, row: u32) -> vec4<f32> {
+// v: columns 4 cb .. 4 cb + 3 of row `row`; cbias: the column bias of those columns (BIAS 2).
+fn epilogue(v: vec4<f32>, row: u32, cbias: vec4<f32>) -> vec4<f32> {
     var r = v;
-    if (ROW_BIAS != 0u) {
-        r += vec4<f32>(row_bias[row]);
+    if (BIAS == 1u) {
+        r += vec4<f32>(bias[row]);
+    } else if (BIAS == 2u) {
+        r += cbias;
     }
     switch ACT {
         case 11u: { r = max(r, vec4<f32>()); }                                       // relu
@@ -161,29 +165,33 @@ fn sg8_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
     }
 }
@@ -267,29 +275,33 @@ fn sg8_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
     }
 }
@@ -370,29 +382,33 @@ fn sg8_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
     }
 }
@@ -480,29 +496,33 @@ fn sg8_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
     }
 }
@@ -605,53 +625,57 @@ fn sg16_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
     }
 }
@@ -761,53 +785,57 @@ fn sg16_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
     }
 }
@@ -912,53 +940,57 @@ fn sg16_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
     }
 }
@@ -1070,53 +1102,57 @@ fn sg16_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
     }
 }
@@ -1271,101 +1307,105 @@ fn sg32_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -1527,101 +1567,105 @@ fn sg32_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -1774,101 +1818,105 @@ fn sg32_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -2028,101 +2076,105 @@ fn sg32_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -2381,197 +2433,201 @@ fn sg64_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -2837,197 +2893,201 @@ fn sg64_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -3281,197 +3341,201 @@ fn sg64_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -3732,197 +3796,201 @@ fn sg64_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -4181,197 +4249,201 @@ fn sg64w_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -4637,197 +4709,201 @@ fn sg64w_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -5081,197 +5157,201 @@ fn sg64w_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -5532,197 +5612,201 @@ fn sg64w_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -5981,197 +6065,201 @@ fn sg64s_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -6437,197 +6525,201 @@ fn sg64s_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -6881,197 +6973,201 @@ fn sg64s_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -7332,197 +7428,201 @@ fn sg64s_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
         if (rb + 32u < m) {
-            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u);
+            c4[c0 + 32u * n4] = epilogue(acc32, rb + 32u, cbias);
         }
         if (rb + 33u < m) {
-            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u);
+            c4[c0 + 33u * n4] = epilogue(acc33, rb + 33u, cbias);
         }
         if (rb + 34u < m) {
-            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u);
+            c4[c0 + 34u * n4] = epilogue(acc34, rb + 34u, cbias);
         }
         if (rb + 35u < m) {
-            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u);
+            c4[c0 + 35u * n4] = epilogue(acc35, rb + 35u, cbias);
         }
         if (rb + 36u < m) {
-            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u);
+            c4[c0 + 36u * n4] = epilogue(acc36, rb + 36u, cbias);
         }
         if (rb + 37u < m) {
-            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u);
+            c4[c0 + 37u * n4] = epilogue(acc37, rb + 37u, cbias);
         }
         if (rb + 38u < m) {
-            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u);
+            c4[c0 + 38u * n4] = epilogue(acc38, rb + 38u, cbias);
         }
         if (rb + 39u < m) {
-            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u);
+            c4[c0 + 39u * n4] = epilogue(acc39, rb + 39u, cbias);
         }
         if (rb + 40u < m) {
-            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u);
+            c4[c0 + 40u * n4] = epilogue(acc40, rb + 40u, cbias);
         }
         if (rb + 41u < m) {
-            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u);
+            c4[c0 + 41u * n4] = epilogue(acc41, rb + 41u, cbias);
         }
         if (rb + 42u < m) {
-            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u);
+            c4[c0 + 42u * n4] = epilogue(acc42, rb + 42u, cbias);
         }
         if (rb + 43u < m) {
-            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u);
+            c4[c0 + 43u * n4] = epilogue(acc43, rb + 43u, cbias);
         }
         if (rb + 44u < m) {
-            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u);
+            c4[c0 + 44u * n4] = epilogue(acc44, rb + 44u, cbias);
         }
         if (rb + 45u < m) {
-            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u);
+            c4[c0 + 45u * n4] = epilogue(acc45, rb + 45u, cbias);
         }
         if (rb + 46u < m) {
-            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u);
+            c4[c0 + 46u * n4] = epilogue(acc46, rb + 46u, cbias);
         }
         if (rb + 47u < m) {
-            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u);
+            c4[c0 + 47u * n4] = epilogue(acc47, rb + 47u, cbias);
         }
         if (rb + 48u < m) {
-            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u);
+            c4[c0 + 48u * n4] = epilogue(acc48, rb + 48u, cbias);
         }
         if (rb + 49u < m) {
-            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u);
+            c4[c0 + 49u * n4] = epilogue(acc49, rb + 49u, cbias);
         }
         if (rb + 50u < m) {
-            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u);
+            c4[c0 + 50u * n4] = epilogue(acc50, rb + 50u, cbias);
         }
         if (rb + 51u < m) {
-            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u);
+            c4[c0 + 51u * n4] = epilogue(acc51, rb + 51u, cbias);
         }
         if (rb + 52u < m) {
-            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u);
+            c4[c0 + 52u * n4] = epilogue(acc52, rb + 52u, cbias);
         }
         if (rb + 53u < m) {
-            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u);
+            c4[c0 + 53u * n4] = epilogue(acc53, rb + 53u, cbias);
         }
         if (rb + 54u < m) {
-            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u);
+            c4[c0 + 54u * n4] = epilogue(acc54, rb + 54u, cbias);
         }
         if (rb + 55u < m) {
-            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u);
+            c4[c0 + 55u * n4] = epilogue(acc55, rb + 55u, cbias);
         }
         if (rb + 56u < m) {
-            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u);
+            c4[c0 + 56u * n4] = epilogue(acc56, rb + 56u, cbias);
         }
         if (rb + 57u < m) {
-            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u);
+            c4[c0 + 57u * n4] = epilogue(acc57, rb + 57u, cbias);
         }
         if (rb + 58u < m) {
-            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u);
+            c4[c0 + 58u * n4] = epilogue(acc58, rb + 58u, cbias);
         }
         if (rb + 59u < m) {
-            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u);
+            c4[c0 + 59u * n4] = epilogue(acc59, rb + 59u, cbias);
         }
         if (rb + 60u < m) {
-            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u);
+            c4[c0 + 60u * n4] = epilogue(acc60, rb + 60u, cbias);
         }
         if (rb + 61u < m) {
-            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u);
+            c4[c0 + 61u * n4] = epilogue(acc61, rb + 61u, cbias);
         }
         if (rb + 62u < m) {
-            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u);
+            c4[c0 + 62u * n4] = epilogue(acc62, rb + 62u, cbias);
         }
         if (rb + 63u < m) {
-            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u);
+            c4[c0 + 63u * n4] = epilogue(acc63, rb + 63u, cbias);
         }
     }
 }
@@ -7677,101 +7777,105 @@ fn sg32s_nn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -7933,101 +8037,105 @@ fn sg32s_nt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -8180,101 +8288,105 @@ fn sg32s_tn(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }
@@ -8434,101 +8546,105 @@ fn sg32s_tt(
     }
     if (gc < max(p.fold, 1u) * n4) {
         let c0 = ((bi + fb) * m + rb) * n4 + cg;
+        var cbias = vec4<f32>();
+        if (BIAS == 2u) {
+            cbias = vec4<f32>(bias[4u * cg], bias[4u * cg + 1u], bias[4u * cg + 2u], bias[4u * cg + 3u]);
+        }
         if (rb + 0u < m) {
-            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u);
+            c4[c0 + 0u * n4] = epilogue(acc0, rb + 0u, cbias);
         }
         if (rb + 1u < m) {
-            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u);
+            c4[c0 + 1u * n4] = epilogue(acc1, rb + 1u, cbias);
         }
         if (rb + 2u < m) {
-            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u);
+            c4[c0 + 2u * n4] = epilogue(acc2, rb + 2u, cbias);
         }
         if (rb + 3u < m) {
-            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u);
+            c4[c0 + 3u * n4] = epilogue(acc3, rb + 3u, cbias);
         }
         if (rb + 4u < m) {
-            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u);
+            c4[c0 + 4u * n4] = epilogue(acc4, rb + 4u, cbias);
         }
         if (rb + 5u < m) {
-            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u);
+            c4[c0 + 5u * n4] = epilogue(acc5, rb + 5u, cbias);
         }
         if (rb + 6u < m) {
-            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u);
+            c4[c0 + 6u * n4] = epilogue(acc6, rb + 6u, cbias);
         }
         if (rb + 7u < m) {
-            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u);
+            c4[c0 + 7u * n4] = epilogue(acc7, rb + 7u, cbias);
         }
         if (rb + 8u < m) {
-            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u);
+            c4[c0 + 8u * n4] = epilogue(acc8, rb + 8u, cbias);
         }
         if (rb + 9u < m) {
-            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u);
+            c4[c0 + 9u * n4] = epilogue(acc9, rb + 9u, cbias);
         }
         if (rb + 10u < m) {
-            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u);
+            c4[c0 + 10u * n4] = epilogue(acc10, rb + 10u, cbias);
         }
         if (rb + 11u < m) {
-            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u);
+            c4[c0 + 11u * n4] = epilogue(acc11, rb + 11u, cbias);
         }
         if (rb + 12u < m) {
-            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u);
+            c4[c0 + 12u * n4] = epilogue(acc12, rb + 12u, cbias);
         }
         if (rb + 13u < m) {
-            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u);
+            c4[c0 + 13u * n4] = epilogue(acc13, rb + 13u, cbias);
         }
         if (rb + 14u < m) {
-            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u);
+            c4[c0 + 14u * n4] = epilogue(acc14, rb + 14u, cbias);
         }
         if (rb + 15u < m) {
-            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u);
+            c4[c0 + 15u * n4] = epilogue(acc15, rb + 15u, cbias);
         }
         if (rb + 16u < m) {
-            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u);
+            c4[c0 + 16u * n4] = epilogue(acc16, rb + 16u, cbias);
         }
         if (rb + 17u < m) {
-            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u);
+            c4[c0 + 17u * n4] = epilogue(acc17, rb + 17u, cbias);
         }
         if (rb + 18u < m) {
-            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u);
+            c4[c0 + 18u * n4] = epilogue(acc18, rb + 18u, cbias);
         }
         if (rb + 19u < m) {
-            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u);
+            c4[c0 + 19u * n4] = epilogue(acc19, rb + 19u, cbias);
         }
         if (rb + 20u < m) {
-            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u);
+            c4[c0 + 20u * n4] = epilogue(acc20, rb + 20u, cbias);
         }
         if (rb + 21u < m) {
-            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u);
+            c4[c0 + 21u * n4] = epilogue(acc21, rb + 21u, cbias);
         }
         if (rb + 22u < m) {
-            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u);
+            c4[c0 + 22u * n4] = epilogue(acc22, rb + 22u, cbias);
         }
         if (rb + 23u < m) {
-            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u);
+            c4[c0 + 23u * n4] = epilogue(acc23, rb + 23u, cbias);
         }
         if (rb + 24u < m) {
-            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u);
+            c4[c0 + 24u * n4] = epilogue(acc24, rb + 24u, cbias);
         }
         if (rb + 25u < m) {
-            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u);
+            c4[c0 + 25u * n4] = epilogue(acc25, rb + 25u, cbias);
         }
         if (rb + 26u < m) {
-            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u);
+            c4[c0 + 26u * n4] = epilogue(acc26, rb + 26u, cbias);
         }
         if (rb + 27u < m) {
-            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u);
+            c4[c0 + 27u * n4] = epilogue(acc27, rb + 27u, cbias);
         }
         if (rb + 28u < m) {
-            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u);
+            c4[c0 + 28u * n4] = epilogue(acc28, rb + 28u, cbias);
         }
         if (rb + 29u < m) {
-            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u);
+            c4[c0 + 29u * n4] = epilogue(acc29, rb + 29u, cbias);
         }
         if (rb + 30u < m) {
-            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u);
+            c4[c0 + 30u * n4] = epilogue(acc30, rb + 30u, cbias);
         }
         if (rb + 31u < m) {
-            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u);
+            c4[c0 + 31u * n4] = epilogue(acc31, rb + 31u, cbias);
         }
     }
 }

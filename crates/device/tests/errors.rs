@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use wgrad_device::{
-    BinaryOp, Conv2dParams, DType, Device, DeviceError, GpuArray, Pool2dParams, ReduceOp,
+    BinaryOp, Conv2dParams, DType, Device, DeviceError, Epilogue, GpuArray, Pool2dParams, ReduceOp,
     Transpose, UnaryOp,
 };
 
@@ -75,6 +75,34 @@ fn mismatched_shapes() {
             "matmul 1-D",
             mm(&[4], &[4, 2], Transpose::No, Transpose::No)?,
             ShapeMismatch { op: "matmul", .. }
+        );
+        // Epilogue biases: one per row [M] or one per column [N], not both.
+        let (a, b) = (f(dev, &[3, 4])?, f(dev, &[4, 8])?);
+        let (rows, cols) = (f(dev, &[3])?, f(dev, &[8])?);
+        let epi = |row_bias, col_bias| Epilogue {
+            row_bias,
+            col_bias,
+            act: Some(UnaryOp::Relu),
+        };
+        for (what, e) in [
+            ("row bias of N", epi(Some(&cols), None)),
+            ("column bias of M", epi(None, Some(&rows))),
+        ] {
+            expect_err!(
+                format!("matmul_epilogue {what}"),
+                a.matmul_epilogue(&b, Transpose::No, Transpose::No, e),
+                ShapeMismatch { op: "matmul", .. }
+            );
+        }
+        expect_err!(
+            "matmul_epilogue with both biases",
+            a.matmul_epilogue(
+                &b,
+                Transpose::No,
+                Transpose::No,
+                epi(Some(&rows), Some(&cols))
+            ),
+            DeviceError::InvalidArgument { op: "matmul", .. }
         );
 
         // Conv2d: channels, groups, a kernel larger than the padded input, rank, zero-size hyper-

@@ -15,6 +15,13 @@ pub(crate) enum Op {
     /// (condition, a, b); the condition gets no gradient.
     Where(GpuArray, Tensor, Tensor),
     Matmul(Tensor, Tensor, Transpose, Transpose),
+    /// act(x w + b) for x [M, K], w [K, N], b [N] (optional), in the product's store.
+    Linear {
+        x: Tensor,
+        w: Tensor,
+        b: Option<Tensor>,
+        act: Option<UnaryOp>,
+    },
     Reduce {
         op: ReduceOp,
         x: Tensor,
@@ -120,6 +127,7 @@ impl Op {
             IndexSelect { x, .. } | IndexAdd { x, .. } | Gather { x, .. } => vec![x],
             ScatterAdd { base, src, .. } => vec![base, src],
             Conv2d { x, w, .. } => vec![x, w],
+            Linear { x, w, b, .. } => [x, w].into_iter().chain(b).collect(),
             Conv2dBiasAct { x, w, b, .. } => vec![x, w, b],
             Conv2dBackwardInput { dy, w, .. } => vec![dy, w],
             Conv2dBackwardWeight { dy, x, .. } => vec![dy, x],
@@ -341,6 +349,23 @@ pub(crate) fn rule(op: &Op, y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Ve
                 sum_to(&gb, b.shape())
             })?;
             vec![ga, gb]
+        }
+
+        // z = x w + b, y = act(z): the gradient of z, then matmul's rule, and b's is z's summed
+        // over the rows.
+        Linear { x, w, b, act } => {
+            let gz = match act {
+                Some(act) => g.mul(&act_derivative_from_output(*act, y)?)?,
+                None => g.clone(),
+            };
+            let mut grads = vec![
+                want(0, &|| gz.matmul_t(w, Transpose::No, Transpose::Yes))?,
+                want(1, &|| x.matmul_t(&gz, Transpose::Yes, Transpose::No))?,
+            ];
+            if b.is_some() {
+                grads.push(want(2, &|| gz.sum(0, false))?);
+            }
+            grads
         }
 
         Reduce {

@@ -2,7 +2,7 @@
 //! Ops built from other ops (sub of a scalar, var, flatten, ...) need no rule of their own.
 
 use wgrad_device::{
-    BinaryOp, Conv2dParams, DType, GpuArray, Pool2dParams, ReduceOp, Transpose, UnaryOp,
+    BinaryOp, Conv2dParams, DType, Epilogue, GpuArray, Pool2dParams, ReduceOp, Transpose, UnaryOp,
 };
 
 use crate::backward::Op;
@@ -226,6 +226,50 @@ impl Tensor {
             shape.remove(shape.len() - if b1 { 1 } else { 2 });
         }
         if a1 || b1 { y.reshape(&shape) } else { Ok(y) }
+    }
+
+    /// A linear layer, `act(self @ w + b)`: self [.., K], w [K, N], b [N] -> [.., N] (PyTorch's
+    /// `linear` with the weight stored transposed, as `Linear` keeps it). The bias and the
+    /// activation are applied as the product is stored, so they cost no pass over the output of
+    /// their own, for the activations `add_act` fuses and with none; any other is applied after.
+    pub fn linear(&self, w: &Tensor, b: Option<&Tensor>, act: Option<UnaryOp>) -> Result<Tensor> {
+        if let Some(act) = act.filter(|&a| !crate::backward::act_fusable(a)) {
+            return self.linear(w, b, None)?.unary(act);
+        }
+        if self.rank() == 0 || w.rank() != 2 {
+            return Err(GraphError::InvalidArgument {
+                op: "linear",
+                reason: format!(
+                    "expected an input [.., K] and a weight [K, N], got {:?} and {:?}",
+                    self.shape(),
+                    w.shape()
+                ),
+            });
+        }
+        if self.rank() != 2 {
+            // The leading dims as rows, and back.
+            let (lead, k) = self.shape().split_at(self.rank() - 1);
+            let rows = self.reshape(&[lead.iter().product(), k[0]])?;
+            let mut shape = lead.to_vec();
+            shape.push(w.shape()[1]);
+            return rows.linear(w, b, act)?.reshape(&shape);
+        }
+        let epi = Epilogue {
+            row_bias: None,
+            col_bias: b.map(Tensor::array),
+            act,
+        };
+        let data = self
+            .array()
+            .matmul_epilogue(w.array(), Transpose::No, Transpose::No, epi)?;
+        let mut inputs = vec![self, w];
+        inputs.extend(b);
+        Ok(Tensor::from_op(data, &inputs, || Op::Linear {
+            x: self.clone(),
+            w: w.clone(),
+            b: b.cloned(),
+            act,
+        }))
     }
 
     // ---- reductions ---------------------------------------------------------------------------

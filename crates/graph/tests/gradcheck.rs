@@ -527,6 +527,55 @@ fn every_op_passes_first_and_second_order_gradcheck() -> Result<()> {
                 &mut worst,
             )?;
         }
+        // linear: the column bias and the activation in the product's store (where the subgroup
+        // kernels run: N a multiple of 4), after it otherwise (N = 6, or gelu); a 3-D input; no
+        // bias. Smooth activations only.
+        let cases: [(Vec<usize>, usize, bool, Option<UnaryOp>); 5] = [
+            (vec![5, 8], 12, true, Some(UnaryOp::Tanh)),
+            (vec![2, 3, 8], 4, true, Some(UnaryOp::Sigmoid)),
+            (vec![5, 7], 6, true, None),
+            (vec![4, 8], 8, false, Some(UnaryOp::Tanh)),
+            (vec![3, 4], 8, true, Some(UnaryOp::Gelu)),
+        ];
+        for (i, (xs, n, bias, act)) in cases.into_iter().enumerate() {
+            let k = *xs.last().unwrap();
+            let x = t(d, &xs, 90 + 3 * i as u32, -1.0, 1.0)?;
+            let w = t(d, &[k, n], 91 + 3 * i as u32, -1.0, 1.0)?;
+            let b = t(d, &[n], 92 + 3 * i as u32, -1.0, 1.0)?;
+            // Same values as the unfused composition.
+            let fused = x.linear(&w, bias.then_some(&b), act)?.to_vec()?;
+            let mut plain = x.matmul(&w)?;
+            if bias {
+                plain = plain.add(&b)?;
+            }
+            if let Some(act) = act {
+                plain = plain.unary(act)?;
+            }
+            for (u, v) in fused.iter().zip(&plain.to_vec()?) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * v.abs().max(1.0),
+                    "linear {act:?}: {u} vs {v}"
+                );
+            }
+            let name = format!("linear {xs:?} x [{k}, {n}], bias {bias}, {act:?}");
+            if bias {
+                check(
+                    &name,
+                    squared(move |xs| xs[0].linear(&xs[1], Some(&xs[2]), act)),
+                    vec![x, w, b],
+                    true,
+                    &mut worst,
+                )?;
+            } else {
+                check(
+                    &name,
+                    squared(move |xs| xs[0].linear(&xs[1], None, act)),
+                    vec![x, w],
+                    true,
+                    &mut worst,
+                )?;
+            }
+        }
         let x = t(d, &[2, 2, 7], 64, -1.0, 1.0)?;
         let w = t(d, &[3, 2, 3], 65, -1.0, 1.0)?;
         check(

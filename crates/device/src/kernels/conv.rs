@@ -310,6 +310,7 @@ impl GpuArray {
         let epi = if plan.g == 1 {
             Epilogue {
                 row_bias: bias,
+                col_bias: None,
                 act,
             }
         } else {

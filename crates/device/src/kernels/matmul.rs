@@ -216,14 +216,17 @@ pub(crate) fn vec4_k(dev: &crate::Device, k: usize, n: usize) -> usize {
     }
 }
 
-/// What a product applies to C before it is stored: `act(C + row_bias[row])`, either part
-/// optional. The subgroup kernels do it in the store for relu, leaky_relu, elu, sigmoid, tanh or
-/// no activation (conv's bias and activation then cost no pass over its output of their own);
-/// other paths and activations apply it after the product.
+/// What a product applies to C before it is stored: `act(C + bias)`, with the bias one value per
+/// row of C (conv's, one per output channel) or one per column (a linear layer's, one per output
+/// feature), at most one of them, each part optional. The subgroup kernels do it in the store for
+/// relu, leaky_relu, elu, sigmoid, tanh or no activation (a layer's bias and activation then cost
+/// no pass over its output of their own); other paths and activations apply it after the product.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Epilogue<'a> {
-    /// [M]: added to every row of C (conv's bias, one per output channel).
+    /// [M]: added to every row of C.
     pub row_bias: Option<&'a GpuArray>,
+    /// [N]: added to every column of C.
+    pub col_bias: Option<&'a GpuArray>,
     pub act: Option<UnaryOp>,
 }
 
@@ -235,15 +238,53 @@ impl Epilogue<'_> {
             .is_none_or(|a| matches!(a, Relu | LeakyRelu(_) | Elu(_) | Sigmoid | Tanh))
     }
 
+    /// The bias and its code in the subgroup kernels' store (BIAS: 1 per row, 2 per column).
+    fn bias(&self) -> Option<(&GpuArray, f64)> {
+        self.row_bias
+            .map(|b| (b, 1.0))
+            .or(self.col_bias.map(|b| (b, 2.0)))
+    }
+
+    /// Checks the bias against a product of `m` rows and `n` columns on `a`'s device.
+    fn check(&self, a: &GpuArray, m: usize, n: usize) -> Result<()> {
+        if self.row_bias.is_some() && self.col_bias.is_some() {
+            return Err(DeviceError::InvalidArgument {
+                op: "matmul",
+                reason: "an epilogue takes a row bias or a column bias, not both".into(),
+            });
+        }
+        if let Some((bias, code)) = self.bias() {
+            bias.expect_dtype("matmul", DType::F32)?;
+            a.same_device("matmul", bias)?;
+            let (len, what) = if code == 1.0 {
+                (m, "row")
+            } else {
+                (n, "column")
+            };
+            if bias.numel() != len {
+                return Err(DeviceError::ShapeMismatch {
+                    op: "matmul",
+                    lhs: vec![len],
+                    rhs: bias.shape.clone(),
+                    detail: format!(": the {what} bias needs one value per {what} of the product"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The epilogue applied to a product `c` ([.., M, N]) after it was stored.
     fn apply(&self, c: GpuArray) -> Result<GpuArray> {
-        let m = c.shape[c.shape.len() - 2];
-        match (self.row_bias, self.act) {
+        let (m, n) = (c.shape[c.shape.len() - 2], c.shape[c.shape.len() - 1]);
+        let bias = match (self.row_bias, self.col_bias) {
+            (Some(b), _) => Some(b.reshape(&[m, 1])?),
+            (None, Some(b)) => Some(b.reshape(&[n])?),
+            (None, None) => None,
+        };
+        match (bias, self.act) {
             (None, None) => Ok(c),
             (None, Some(act)) => c.unary(act),
-            (Some(bias), act) => {
-                c.binary_then(BinaryOp::Add, &bias.reshape(&[m, 1])?, act.as_slice())
-            }
+            (Some(bias), act) => c.binary_then(BinaryOp::Add, &bias, act.as_slice()),
         }
     }
 }
@@ -330,7 +371,7 @@ impl GpuArray {
         self.matmul_with(b, ta, tb, None, Epilogue::default())
     }
 
-    /// `act(op(a) @ op(b) + row_bias)` (see `Epilogue`), row_bias: [M].
+    /// `act(op(a) @ op(b) + bias)` (see `Epilogue`), the bias [M] (per row) or [N] (per column).
     pub fn matmul_epilogue(
         &self,
         b: &GpuArray,
@@ -454,18 +495,7 @@ impl GpuArray {
         if batch_shape.len() > MAX_DIMS {
             return Err(mismatch(": more than 8 batch dims"));
         }
-        if let Some(bias) = epi.row_bias {
-            bias.expect_dtype("matmul", DType::F32)?;
-            a.same_device("matmul", bias)?;
-            if bias.numel() != m {
-                return Err(DeviceError::ShapeMismatch {
-                    op: "matmul",
-                    lhs: vec![m],
-                    rhs: bias.shape.clone(),
-                    detail: ": the row bias needs one value per row of the product".into(),
-                });
-            }
-        }
+        epi.check(a, m, n)?;
         let batch: usize = batch_shape.iter().product();
         let mut out_shape = if sum == Sum::No {
             batch_shape.clone()
@@ -567,8 +597,8 @@ impl GpuArray {
         let in_kernel = v.kernel != Kernel::Matmul && epi.in_store();
         let mut constants = Vec::new();
         if in_kernel {
-            if epi.row_bias.is_some() {
-                constants.push(("ROW_BIAS", 1.0));
+            if let Some((_, code)) = epi.bias() {
+                constants.push(("BIAS", code));
             }
             if let Some(act) = epi.act {
                 let (code, alpha, beta) = act.code();
@@ -579,7 +609,7 @@ impl GpuArray {
         let mut bindings = vec![rw(1, &out.buf), ro(2, &a.buf), ro(3, &b.buf)];
         if v.kernel != Kernel::Matmul {
             // Without a bias in the store its binding still needs a buffer; A's is as good as any.
-            let bias = epi.row_bias.filter(|_| in_kernel).unwrap_or(a);
+            let bias = epi.bias().filter(|_| in_kernel).map_or(a, |(b, _)| b);
             bindings.push(ro(4, &bias.buf));
         }
         a.dev.dispatch(
@@ -823,9 +853,9 @@ mod tests {
     /// One A times a batch of B, which the subgroup and word-loading variants run folded (the
     /// batches side by side along N): every variant that fits, each transpose, one and two batch
     /// dims, N whose vec4 columns do not fill a subgroup (lanes straddle two batches) and M with a
-    /// partial tile, against an f64 reference. With an epilogue (a row bias and leaky_relu, whose
-    /// slope exercises the activation's scalar), applied in the store by the subgroup and
-    /// word-loading kernels and after the product by the others.
+    /// partial tile, against an f64 reference. With an epilogue (a row or a column bias, and
+    /// leaky_relu, whose slope exercises the activation's scalar), applied in the store by the
+    /// subgroup and word-loading kernels and after the product by the others.
     #[test]
     fn folded_batches_match_the_cpu_reference() -> crate::Result<()> {
         let dev = Device::new()?;
@@ -842,63 +872,72 @@ mod tests {
             };
             let bias_v: Vec<f32> = (0..m).map(|r| (r * 29 % 31) as f32 / 3.0 - 5.0).collect();
             let bias = GpuArray::from_slice(&dev, &bias_v, &[m])?;
-            let epi = Epilogue {
-                row_bias: Some(&bias),
-                act: Some(UnaryOp::LeakyRelu(0.1)),
-            };
-            for ta in [Transpose::No, Transpose::Yes] {
-                for tb in [Transpose::No, Transpose::Yes] {
-                    let a_store: Vec<f32> = (0..m * k)
-                        .map(|i| match ta {
-                            Transpose::No => la(i / k, i % k),
-                            Transpose::Yes => la(i % m, i / m),
-                        })
-                        .collect();
-                    let b_store: Vec<f32> = (0..batch * k * n)
-                        .map(|i| {
-                            let (bi, j) = (i / (k * n), i % (k * n));
-                            match tb {
-                                Transpose::No => lb(bi, j / n, j % n),
-                                Transpose::Yes => lb(bi, j % k, j / k),
-                            }
-                        })
-                        .collect();
-                    // A with a batch dim of 1, broadcast like a missing one.
-                    let a_shape = match ta {
-                        Transpose::No => [1, m, k],
-                        Transpose::Yes => [1, k, m],
-                    };
-                    let mut b_shape = bshape.clone();
-                    b_shape.extend(if tb == Transpose::Yes { [n, k] } else { [k, n] });
-                    let a = GpuArray::from_slice(&dev, &a_store, &a_shape)?;
-                    let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
-                    let fitting = a.matmul_variants(&b, ta, tb);
-                    for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
-                        folded_runs += usize::from(v.folds());
-                        let c = a.matmul_with(&b, ta, tb, Some(v), epi)?;
-                        let mut want_shape = bshape.clone();
-                        want_shape.extend([m, n]);
-                        assert_eq!(c.shape(), want_shape);
-                        let c = c.to_vec::<f32>()?;
-                        for bi in 0..batch {
-                            for r in 0..m {
-                                for col in 0..n {
-                                    let (mut want, mut mag) = (f64::from(bias_v[r]), 0f64);
-                                    for kk in 0..k {
-                                        let t = f64::from(la(r, kk)) * f64::from(lb(bi, kk, col));
-                                        want += t;
-                                        mag += t.abs();
+            let cbias_v: Vec<f32> = (0..n).map(|c| (c * 17 % 23) as f32 / 3.0 - 4.0).collect();
+            let cbias = GpuArray::from_slice(&dev, &cbias_v, &[n])?;
+            // A row bias (conv's), then a column bias (a linear layer's).
+            for per_row in [true, false] {
+                let epi = Epilogue {
+                    row_bias: per_row.then_some(&bias),
+                    col_bias: (!per_row).then_some(&cbias),
+                    act: Some(UnaryOp::LeakyRelu(0.1)),
+                };
+                let bias_at = |r: usize, col: usize| if per_row { bias_v[r] } else { cbias_v[col] };
+                for ta in [Transpose::No, Transpose::Yes] {
+                    for tb in [Transpose::No, Transpose::Yes] {
+                        let a_store: Vec<f32> = (0..m * k)
+                            .map(|i| match ta {
+                                Transpose::No => la(i / k, i % k),
+                                Transpose::Yes => la(i % m, i / m),
+                            })
+                            .collect();
+                        let b_store: Vec<f32> = (0..batch * k * n)
+                            .map(|i| {
+                                let (bi, j) = (i / (k * n), i % (k * n));
+                                match tb {
+                                    Transpose::No => lb(bi, j / n, j % n),
+                                    Transpose::Yes => lb(bi, j % k, j / k),
+                                }
+                            })
+                            .collect();
+                        // A with a batch dim of 1, broadcast like a missing one.
+                        let a_shape = match ta {
+                            Transpose::No => [1, m, k],
+                            Transpose::Yes => [1, k, m],
+                        };
+                        let mut b_shape = bshape.clone();
+                        b_shape.extend(if tb == Transpose::Yes { [n, k] } else { [k, n] });
+                        let a = GpuArray::from_slice(&dev, &a_store, &a_shape)?;
+                        let b = GpuArray::from_slice(&dev, &b_store, &b_shape)?;
+                        let fitting = a.matmul_variants(&b, ta, tb);
+                        for v in VARIANTS.iter().filter(|v| fitting.contains(&v.name)) {
+                            folded_runs += usize::from(v.folds());
+                            let c = a.matmul_with(&b, ta, tb, Some(v), epi)?;
+                            let mut want_shape = bshape.clone();
+                            want_shape.extend([m, n]);
+                            assert_eq!(c.shape(), want_shape);
+                            let c = c.to_vec::<f32>()?;
+                            for bi in 0..batch {
+                                for r in 0..m {
+                                    for col in 0..n {
+                                        let (mut want, mut mag) =
+                                            (f64::from(bias_at(r, col)), 0f64);
+                                        for kk in 0..k {
+                                            let t =
+                                                f64::from(la(r, kk)) * f64::from(lb(bi, kk, col));
+                                            want += t;
+                                            mag += t.abs();
+                                        }
+                                        if want < 0.0 {
+                                            want *= 0.1;
+                                        }
+                                        let got = f64::from(c[(bi * m + r) * n + col]);
+                                        let tol = k as f64 * 2f64.powi(-23) * mag;
+                                        assert!(
+                                            (got - want).abs() <= tol,
+                                            "{} {ta:?}/{tb:?} {bshape:?} {m}x{k}x{n} [{bi},{r},{col}]: {got} vs {want}",
+                                            v.name
+                                        );
                                     }
-                                    if want < 0.0 {
-                                        want *= 0.1;
-                                    }
-                                    let got = f64::from(c[(bi * m + r) * n + col]);
-                                    let tol = k as f64 * 2f64.powi(-23) * mag;
-                                    assert!(
-                                        (got - want).abs() <= tol,
-                                        "{} {ta:?}/{tb:?} {bshape:?} {m}x{k}x{n} [{bi},{r},{col}]: {got} vs {want}",
-                                        v.name
-                                    );
                                 }
                             }
                         }
@@ -909,9 +948,9 @@ mod tests {
         if dev.info().subgroup_size == Some(8) {
             // 7 subgroup variants x 4 layouts x 3 shapes, and where there is wide storage access
             // 4 word-loading variants x the 2 layouts with A as stored x 3 shapes (K is a
-            // multiple of 8 in all of them).
+            // multiple of 8 in all of them); each with a row and with a column bias.
             let wide = if dev.wide_storage() { 4 * 2 * 3 } else { 0 };
-            assert_eq!(folded_runs, 7 * 4 * 3 + wide);
+            assert_eq!(folded_runs, 2 * (7 * 4 * 3 + wide));
         }
         Ok(())
     }

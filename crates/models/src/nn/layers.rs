@@ -46,15 +46,13 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        Ok(x.linear(&self.weight, self.bias.as_ref(), None)?)
     }
     fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Option<Result<Tensor>> {
-        let b = self.bias.as_ref()?;
-        Some(x.matmul(&self.weight).and_then(|y| y.add_act(b, act)))
+        Some(
+            x.linear(&self.weight, self.bias.as_ref(), Some(act))
+                .map_err(Into::into),
+        )
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
