@@ -46,13 +46,10 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.linear(&self.weight, self.bias.as_ref(), None)?)
+        x.linear(&self.weight, self.bias.as_ref(), None)
     }
     fn forward_act(&self, x: &Tensor, act: UnaryOp) -> Option<Result<Tensor>> {
-        Some(
-            x.linear(&self.weight, self.bias.as_ref(), Some(act))
-                .map_err(Into::into),
-        )
+        Some(x.linear(&self.weight, self.bias.as_ref(), Some(act)))
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
