@@ -620,7 +620,7 @@ impl LogisticRegression {
 
 impl Module for LogisticRegression {
     fn forward(&self, x: &Tensor) -> wgrad_graph::Result<Tensor> {
-        x.matmul(&self.weight)?.add(&self.bias)
+        x.linear(&self.weight, Some(&self.bias), None)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         vec![
