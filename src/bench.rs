@@ -523,6 +523,16 @@ pub struct TuneRecord {
     pub chosen: String,
 }
 
+/// (M, K, N) of a product of operands stored as `a` and `b`, with their transposes.
+fn product_dims(a: &[usize], b: &[usize], ta: Transpose, tb: Transpose) -> (usize, usize, usize) {
+    let last2 = |s: &[usize], t: Transpose| {
+        let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+        if t == Transpose::Yes { (c, r) } else { (r, c) }
+    };
+    let ((m, k), (_, n)) = (last2(a, ta), last2(b, tb));
+    (m, k, n)
+}
+
 /// Times every matmul variant on the shapes wgrad's models and benchmarks use (plain matmuls,
 /// the MLP's products, the CNN's convolution GEMMs in all three passes), records the fastest per
 /// shape class on the device, and saves the records to the tuning file.
@@ -563,8 +573,16 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
     for (label, ba, bb, m, k, n, ta, tb, summed) in shapes {
         let a_shape = if ta == Yes { [ba, k, m] } else { [ba, m, k] };
         let b_shape = if tb == Yes { [bb, n, k] } else { [bb, k, n] };
-        let a = GpuArray::full(dev, &a_shape, 0.5)?;
-        let b = GpuArray::full(dev, &b_shape, 0.25)?;
+        // The operands as the launch runs them: a classifier's 10 columns padded to 12 run
+        // through the subgroup kernels, so those are the variants to time, under the padded
+        // shape's class.
+        let (a, b) = GpuArray::full(dev, &a_shape, 0.5)?.matmul_operands_as_run(
+            &GpuArray::full(dev, &b_shape, 0.25)?,
+            ta,
+            tb,
+            summed,
+        )?;
+        let (m, k, n) = product_dims(a.shape(), b.shape(), ta, tb);
         let mut ms = Vec::new();
         for entry in a.matmul_variants(&b, ta, tb) {
             let (t, _) = time_ms(dev, 3, || {

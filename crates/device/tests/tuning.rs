@@ -88,6 +88,20 @@ fn recorded_choices_survive_a_restart_and_keep_other_adapters()
         assert_eq!(tuned.to_vec::<f32>()?, want, "tuned {entry}");
     }
     assert_eq!(again.tuned_variant(Kernel::Matmul, per_batch), None);
+
+    // Tuning times the operands as the launch runs them: a classifier's 10 columns are padded
+    // to 12 where the subgroup kernels run (8-lane subgroups), and nothing else changes.
+    let x = GpuArray::full(&again, &[64, 3136], 0.5)?;
+    let w = GpuArray::full(&again, &[3136, 10], 0.25)?;
+    let (xr, wr) = x.matmul_operands_as_run(&w, Transpose::No, Transpose::No, false)?;
+    let want_w: &[usize] = if again.info().subgroup_size == Some(8) {
+        &[3136, 12]
+    } else {
+        &[3136, 10]
+    };
+    assert_eq!((xr.shape(), wr.shape()), (&[64usize, 3136][..], want_w));
+    let (xs2, ys2) = xs.matmul_operands_as_run(&ys, Transpose::No, Transpose::Yes, true)?;
+    assert_eq!((xs2.shape(), ys2.shape()), (xs.shape(), ys.shape()));
     again.save_tuning()?;
     let text = std::fs::read_to_string(&file)?;
     assert!(text.contains("\tm4n4k4bs\t"), "{text}");

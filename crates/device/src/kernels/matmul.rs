@@ -646,9 +646,33 @@ impl GpuArray {
         b: &GpuArray,
         ta: Transpose,
         tb: Transpose,
-        (batch, m, k, n): (usize, usize, usize, usize),
+        dims: (usize, usize, usize, usize),
         sum: Sum,
     ) -> Result<Option<GpuArray>> {
+        let Some((a, b)) = self.padded_operands(b, ta, tb, dims, sum)? else {
+            return Ok(None);
+        };
+        let (_, m, _, n) = dims;
+        let mut c = a.matmul_impl(&b, ta, tb, None, sum, Epilogue::default())?;
+        let rank = c.shape.len();
+        if c.shape[rank - 2] != m {
+            c = c.narrow(rank - 2, 0, m)?;
+        }
+        if c.shape[rank - 1] != n {
+            c = c.narrow(rank - 1, 0, n)?;
+        }
+        Ok(Some(c))
+    }
+
+    /// The operands of `matmul_padded`, padded, or None where it does not apply.
+    fn padded_operands(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        (batch, m, k, n): (usize, usize, usize, usize),
+        sum: Sum,
+    ) -> Result<Option<(GpuArray, GpuArray)>> {
         let pad_k = !k.is_multiple_of(4);
         let pad_n = !n.is_multiple_of(4);
         let pad_m = ta == Transpose::Yes && !m.is_multiple_of(4);
@@ -697,17 +721,42 @@ impl GpuArray {
         if !bindable(self, a_to) || !bindable(b, b_to) {
             return Ok(None);
         }
-        let a = padded(self, a_to.0, a_to.1)?;
-        let b = padded(b, b_to.0, b_to.1)?;
-        let mut c = a.matmul_impl(&b, ta, tb, None, sum, Epilogue::default())?;
-        let rank = c.shape.len();
-        if pad_m {
-            c = c.narrow(rank - 2, 0, m)?;
+        Ok(Some((
+            padded(self, a_to.0, a_to.1)?,
+            padded(b, b_to.0, b_to.1)?,
+        )))
+    }
+
+    /// The operands of this product as `matmul` (or, `summed`, `matmul_sum_batch`) runs them:
+    /// zero-padded where the subgroup kernels need it (a classifier's 10 outputs become 12), as
+    /// they are otherwise. For tuning: the variants worth timing are those of these operands,
+    /// whose shape class is the one the launch looks up.
+    pub fn matmul_operands_as_run(
+        &self,
+        b: &GpuArray,
+        ta: Transpose,
+        tb: Transpose,
+        summed: bool,
+    ) -> Result<(GpuArray, GpuArray)> {
+        let as_is = || Ok((self.clone(), b.clone()));
+        if self.shape.len() < 2 || b.shape.len() < 2 {
+            return as_is();
         }
-        if pad_n {
-            c = c.narrow(rank - 1, 0, n)?;
+        let (m, k, _, _) = operand(&self.shape, ta);
+        let (_, n, _, _) = operand(&b.shape, tb);
+        let batch_shape = broadcast_shapes(
+            "matmul",
+            &[
+                &self.shape[..self.shape.len() - 2],
+                &b.shape[..b.shape.len() - 2],
+            ],
+        )?;
+        let batch = batch_shape.iter().product();
+        let sum = if summed { Sum::Auto } else { Sum::No };
+        match self.padded_operands(b, ta, tb, (batch, m, k, n), sum)? {
+            Some(ops) => Ok(ops),
+            None => as_is(),
         }
-        Ok(Some(c))
     }
 }
 
