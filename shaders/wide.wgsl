@@ -8,10 +8,10 @@
 // The element-wise op tables come from elementwise.wgsl, the word helpers from words.wgsl, the
 // copy's tiles from copy_tiles.wgsl (see Kernel::source).
 
-// unary8 and binary8
+// unary8, binary8 and fill8
 struct EwParams {
     n: u32,
-    _p0: u32,
+    word: u32,      // fill8: the 32-bit pattern to fill with
     _p1: u32,
     _p2: u32,
     // unary8: (alpha, beta) of OP; binary8: scalars of the fused epilogue (a0, b0, a1, b1)
@@ -111,6 +111,21 @@ fn binary8(
         let u1 = a8[i + 1u];
         let v1 = b8[i + 1u];
         y8[i + 1u] = word(bin4(lo(u1), lo(v1), s), bin4(hi(u1), hi(v1), s));
+    }
+}
+
+// y (y8): [n] as [ceil(n / 8)] words, every element p.word: fill.wgsl's `fill` with a word per
+// store. Lanes past n write the buffer's padding, which nothing reads.
+@compute @workgroup_size(256)
+fn fill8(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = linear(wid, nwg, li);
+    if (i * 8u < p.n) {
+        let w = u64(p.word);
+        y8[i] = vec4<u64>(w | (w << 32u));
     }
 }
 

@@ -545,7 +545,14 @@ fn wide_and_vec4_kernels_give_the_same_bits() {
                     }
                     let a = up(dev, &x, &[n])?;
                     let b = up(dev, &y, &[n])?;
+                    // A fill with a NaN payload must come through bit for bit.
+                    let nan = f32::from_bits(0x7fc0_0001);
+                    let filled = down(&GpuArray::full(dev, &[n], nan)?)?;
+                    if filled.iter().any(|v| v.to_bits() != nan.to_bits()) {
+                        return fail(format!("full of {n} (wide {wide}) lost the NaN payload"));
+                    }
                     let mut out = vec![
+                        filled,
                         down(&a.unary(UnaryOp::Tanh)?)?,
                         down(&a.unary(UnaryOp::Clamp(-1.0, 2.0))?)?,
                         down(&a.binary(BinaryOp::Mul, &b)?)?,

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Kernel, groups};
+use super::{Kernel, groups, wide};
 use crate::array::{DType, GpuArray};
 use crate::context::{Device, ro, rw};
 use crate::error::{DeviceError, Result};
@@ -37,6 +37,9 @@ impl GpuArray {
     ) -> Result<GpuArray> {
         let out = GpuArray::uninit(dev, "full", shape, dtype)?;
         let n = out.numel();
+        if wide::fill(dev, &out.buf, n, word)? {
+            return Ok(out);
+        }
         let params = Params {
             n: n as u32,
             word,

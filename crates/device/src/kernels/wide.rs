@@ -1,7 +1,7 @@
-//! Launcher for `shaders/wide.wgsl`: the element-wise, row-sum, softmax and strided-copy kernels that move
-//! eight f32 per storage access, on devices with `DeviceInfo::wide_storage`. The unary, binary,
-//! reduce and movement launchers ask here first and fall back to their own kernels where these do
-//! not fit.
+//! Launcher for `shaders/wide.wgsl`: the element-wise, fill, row-sum, softmax and strided-copy
+//! kernels that move eight f32 per storage access, on devices with `DeviceInfo::wide_storage`. The
+//! unary, binary, fill, reduce and movement launchers ask here first and fall back to their own
+//! kernels where these do not fit.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -19,7 +19,9 @@ const WORDS_PER_INVOCATION: usize = 2;
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct EwParams {
     n: u32,
-    _p: [u32; 3],
+    /// fill8's 32-bit pattern.
+    word: u32,
+    _p: [u32; 2],
     s: [f32; 4],
 }
 
@@ -46,7 +48,8 @@ pub(crate) fn unary(
     }
     let params = EwParams {
         n: n as u32,
-        _p: [0; 3],
+        word: 0,
+        _p: [0; 2],
         s,
     };
     dev.dispatch(
@@ -76,7 +79,8 @@ pub(crate) fn binary(
     }
     let params = EwParams {
         n: n as u32,
-        _p: [0; 3],
+        word: 0,
+        _p: [0; 2],
         s,
     };
     dev.dispatch(
@@ -86,6 +90,29 @@ pub(crate) fn binary(
         &params,
         &[rw(1, out), ro(2, a), ro(3, b)],
         groups(n.div_ceil(WORD * WORDS_PER_INVOCATION)),
+    )?;
+    Ok(true)
+}
+
+/// The first `n` elements of `out` set to the 32-bit pattern `word`, a word per store, when the
+/// wide kernels fit; false otherwise (nothing recorded).
+pub(crate) fn fill(dev: &Device, out: &PooledBuffer, n: usize, word: u32) -> Result<bool> {
+    if !fits(dev, &[out], n) {
+        return Ok(false);
+    }
+    let params = EwParams {
+        n: n as u32,
+        word,
+        _p: [0; 2],
+        s: [0.0; 4],
+    };
+    dev.dispatch(
+        Kernel::Wide,
+        "fill8",
+        &[],
+        &params,
+        &[rw(1, out)],
+        groups(n.div_ceil(WORD)),
     )?;
     Ok(true)
 }
