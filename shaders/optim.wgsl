@@ -156,11 +156,24 @@ fn adam(
     if (i * 4u >= h.n) {
         return;
     }
-    let wi = w[i] * h.decay;
-    let d = g[i] + h.wd * wi;
-    let m = h.a * s0[i] + (1.0 - h.a) * d;
-    let v = h.b * s1[i] + (1.0 - h.b) * d * d;
-    s0[i] = m;
-    s1[i] = v;
-    w[i] = wi - h.lr * m / (sqrt(v) * h.bc2_rsqrt + h.eps);
+    let r = adam_update(w[i], g[i], s0[i], s1[i], h);
+    s0[i] = r.m;
+    s1[i] = r.v;
+    w[i] = r.w;
+}
+
+// Adam's update of four elements: the parameter, the gradient and the moments in, the new
+// parameter and moments out (shared with optim_wide.wgsl's adam8, so both give the same bits).
+struct Adam4 {
+    w: vec4<f32>,
+    m: vec4<f32>,
+    v: vec4<f32>,
+}
+
+fn adam_update(w0: vec4<f32>, g: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>, h: Hyper) -> Adam4 {
+    let wi = w0 * h.decay;
+    let d = g + h.wd * wi;
+    let m = h.a * m0 + (1.0 - h.a) * d;
+    let v = h.b * v0 + (1.0 - h.b) * d * d;
+    return Adam4(wi - h.lr * m / (sqrt(v) * h.bc2_rsqrt + h.eps), m, v);
 }

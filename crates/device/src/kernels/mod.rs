@@ -36,11 +36,12 @@ pub enum Kernel {
     Reduce,
     Movement,
     Optim,
+    OptimWide,
     Wide,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Unary,
         Kernel::Binary,
         Kernel::Fill,
@@ -53,6 +54,7 @@ impl Kernel {
         Kernel::Reduce,
         Kernel::Movement,
         Kernel::Optim,
+        Kernel::OptimWide,
         Kernel::Wide,
     ];
 
@@ -70,6 +72,7 @@ impl Kernel {
             Kernel::Reduce => "reduce",
             Kernel::Movement => "movement",
             Kernel::Optim => "optim",
+            Kernel::OptimWide => "optim_wide",
             Kernel::Wide => "wide",
         }
     }
@@ -108,6 +111,12 @@ impl Kernel {
                 include_str!("../../../../shaders/movement.wgsl")
             ),
             Kernel::Optim => include_str!("../../../../shaders/optim.wgsl"),
+            // The updates of optim.wgsl a word per access (needs SHADER_INT64).
+            Kernel::OptimWide => concat!(
+                include_str!("../../../../shaders/words.wgsl"),
+                include_str!("../../../../shaders/optim.wgsl"),
+                include_str!("../../../../shaders/optim_wide.wgsl")
+            ),
         }
     }
 }

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Kernel, groups};
+use super::{Kernel, groups, wide};
 use crate::array::{DType, GpuArray};
 use crate::context::{Binding, ro, rw};
 use crate::error::{DeviceError, Result};
+use crate::pool::PooledBuffer;
 
 /// One optimiser update rule with its hyper-parameters. `step` is this parameter's 1-based step
 /// count (the update being made is the `step`-th), used for Adam's bias corrections and AdaGrad's
@@ -343,6 +344,20 @@ impl GpuArray {
         let (entry, params) = rule.lower(n as u32)?;
         let mut bindings: Vec<Binding<'_>> = vec![rw(1, &self.buf), ro(2, &grad.buf)];
         bindings.extend(state.iter().zip(3u32..).map(|(s, slot)| rw(slot, &s.buf)));
+        // Adam a word per access where the device has wide storage (optim_wide.wgsl, the same
+        // bits): the update reads four buffers and writes three, each access a loop over the SIMD
+        // lanes on lavapipe.
+        let buffers: Vec<&PooledBuffer> = bufs.iter().map(|b| b.as_ref()).collect();
+        if entry == "adam" && wide::fits(&self.dev, &buffers, n) {
+            return self.dev.dispatch(
+                Kernel::OptimWide,
+                "adam8",
+                &[],
+                &params,
+                &bindings,
+                groups(n.div_ceil(8)),
+            );
+        }
         self.dev.dispatch(
             Kernel::Optim,
             entry,
@@ -502,9 +517,9 @@ mod tests {
         ]
     }
 
-    /// Three steps of every rule on 1031 elements (four per invocation: a full workgroup and a
-    /// partial one whose last vec4 runs past n, so the bounds guard is exercised) against the f64
-    /// reference. Each step's error is at most a few f32 roundings of values of size ~1 (Adam's
+    /// Three steps of every rule on 1031 elements (four per invocation, eight with wide storage: a
+    /// full workgroup and a partial one whose last vec4 or word runs past n, so the bounds guard
+    /// is exercised) against the f64 reference, with and without wide storage (the same bits). Each step's error is at most a few f32 roundings of values of size ~1 (Adam's
     /// m / sqrt(v) ratio is ~1 at these inputs), so 1e-5 absolute is loose enough for every
     /// adapter and tight enough to catch a wrong formula.
     #[test]
@@ -521,30 +536,48 @@ mod tests {
                 .collect()
         };
         for (k, proto) in rules(1).into_iter().enumerate() {
-            let w = GpuArray::from_slice(&dev, &w0, &[n]).unwrap();
-            let states: Vec<GpuArray> = (0..proto.state_count())
-                .map(|_| GpuArray::zeros(&dev, &[n]).unwrap())
-                .collect();
+            // With wide storage (Adam then runs a word per access) and without: the same bits.
+            let mut runs: Vec<(Vec<f32>, Vec<Vec<f32>>)> = Vec::new();
+            for wide in [true, false] {
+                dev.set_wide_storage(wide);
+                let w = GpuArray::from_slice(&dev, &w0, &[n]).unwrap();
+                let states: Vec<GpuArray> = (0..proto.state_count())
+                    .map(|_| GpuArray::zeros(&dev, &[n]).unwrap())
+                    .collect();
+                for step in 1..=3u64 {
+                    let g_dev = GpuArray::from_slice(&dev, &grad(step as usize), &[n]).unwrap();
+                    let refs: Vec<&GpuArray> = states.iter().collect();
+                    w.optim_update(&g_dev, &refs, &rules(step)[k]).unwrap();
+                }
+                runs.push((
+                    w.to_vec::<f32>().unwrap(),
+                    states.iter().map(|s| s.to_vec::<f32>().unwrap()).collect(),
+                ));
+            }
+            dev.set_wide_storage(true);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(
+                bits(&runs[0].0),
+                bits(&runs[1].0),
+                "{proto:?}: wide vs vec4"
+            );
+            for (a, b) in runs[0].1.iter().zip(&runs[1].1) {
+                assert_eq!(bits(a), bits(b), "{proto:?} state: wide vs vec4");
+            }
             let mut w_ref: Vec<f64> = w0.iter().map(|&v| f64::from(v)).collect();
             let mut s_ref = vec![vec![0.0f64; n]; proto.state_count()];
             for step in 1..=3u64 {
-                let rule = rules(step)[k];
-                let g = grad(step as usize);
-                let g_dev = GpuArray::from_slice(&dev, &g, &[n]).unwrap();
-                let refs: Vec<&GpuArray> = states.iter().collect();
-                w.optim_update(&g_dev, &refs, &rule).unwrap();
-                let g64: Vec<f64> = g.iter().map(|&v| f64::from(v)).collect();
-                reference(&rule, &mut w_ref, &g64, &mut s_ref);
+                let g64: Vec<f64> = grad(step as usize).iter().map(|&v| f64::from(v)).collect();
+                reference(&rules(step)[k], &mut w_ref, &g64, &mut s_ref);
             }
-            let got = w.to_vec::<f32>().unwrap();
+            let (got, states) = &runs[0];
             for (i, (&a, &b)) in got.iter().zip(&w_ref).enumerate() {
                 assert!(
                     (f64::from(a) - b).abs() <= 1e-5,
                     "{proto:?} w[{i}]: gpu {a} vs cpu {b}"
                 );
             }
-            for (s, s64) in states.iter().zip(&s_ref) {
-                let got = s.to_vec::<f32>().unwrap();
+            for (got, s64) in states.iter().zip(&s_ref) {
                 for (i, (&a, &b)) in got.iter().zip(s64).enumerate() {
                     assert!(
                         (f64::from(a) - b).abs() <= 1e-5 * b.abs().max(1.0),
