@@ -57,8 +57,62 @@ fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
     return (wid.x + nwg.x * (wid.y + nwg.y * wid.z)) * 256u + li;
 }
 
-// w, g: [n] as [ceil(n / 4)] vec4 (likewise the state buffers below)
+// Every rule's update of four elements, one function each, shared with optim_wide.wgsl's entries
+// (eight elements per access), so both give the same bits: the parameter, the gradient and the
+// state in, the new parameter and state out (state a rule does not have stays zero).
+struct Upd {
+    w: vec4<f32>,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+}
+
 // w -= lr (g + wd w)
+fn sgd_update(w: vec4<f32>, g: vec4<f32>, h: Hyper) -> Upd {
+    return Upd(w - h.lr * (g + h.wd * w), vec4<f32>(), vec4<f32>());
+}
+
+// s0: the momentum buffer. d = g + wd w; buf = first ? d : momentum buf + (1 - dampening) d;
+// w -= lr (nesterov ? d + momentum buf : buf)
+fn sgd_momentum_update(w: vec4<f32>, g: vec4<f32>, s0: vec4<f32>, h: Hyper) -> Upd {
+    let d = g + h.wd * w;
+    var buf = d;
+    if ((h.flags & FLAG_FIRST) == 0u) {
+        buf = h.a * s0 + h.b * d;
+    }
+    var upd = buf;
+    if ((h.flags & FLAG_NESTEROV) != 0u) {
+        upd = d + h.a * buf;
+    }
+    return Upd(w - h.lr * upd, buf, vec4<f32>());
+}
+
+// s0: the sum of squared gradients. d = g + wd w; sum += d^2; w -= lr d / (sqrt(sum) + eps)
+fn adagrad_update(w: vec4<f32>, g: vec4<f32>, s0: vec4<f32>, h: Hyper) -> Upd {
+    let d = g + h.wd * w;
+    let sum = s0 + d * d;
+    return Upd(w - h.lr * d / (sqrt(sum) + h.eps), sum, vec4<f32>());
+}
+
+// s0: the running mean of squared gradients. d = g + wd w; sq = alpha sq + (1 - alpha) d^2;
+// w -= lr d / (sqrt(sq) + eps)
+fn rmsprop_update(w: vec4<f32>, g: vec4<f32>, s0: vec4<f32>, h: Hyper) -> Upd {
+    let d = g + h.wd * w;
+    let sq = h.a * s0 + (1.0 - h.a) * d * d;
+    return Upd(w - h.lr * d / (sqrt(sq) + h.eps), sq, vec4<f32>());
+}
+
+// s0, s1: the first and second moments m, v. w *= decay (AdamW); d = g + wd w (Adam's L2);
+// m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) d^2; w -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 -
+// b2^t) + eps)
+fn adam_update(w0: vec4<f32>, g: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>, h: Hyper) -> Upd {
+    let wi = w0 * h.decay;
+    let d = g + h.wd * wi;
+    let m = h.a * m0 + (1.0 - h.a) * d;
+    let v = h.b * v0 + (1.0 - h.b) * d * d;
+    return Upd(wi - h.lr * m / (sqrt(v) * h.bc2_rsqrt + h.eps), m, v);
+}
+
+// The entry points: w, g and the rule's state (s0, s1): [n] as [ceil(n / 4)] vec4.
 @compute @workgroup_size(256)
 fn sgd(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -70,13 +124,9 @@ fn sgd(
     if (i * 4u >= h.n) {
         return;
     }
-    let wi = w[i];
-    w[i] = wi - h.lr * (g[i] + h.wd * wi);
+    w[i] = sgd_update(w[i], g[i], h).w;
 }
 
-// w, g, s0 (momentum buffer): [n]
-// d = g + wd w; buf = first ? d : momentum buf + (1 - dampening) d;
-// w -= lr (nesterov ? d + momentum buf : buf)
 @compute @workgroup_size(256)
 fn sgd_momentum(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -88,22 +138,11 @@ fn sgd_momentum(
     if (i * 4u >= h.n) {
         return;
     }
-    let wi = w[i];
-    let d = g[i] + h.wd * wi;
-    var buf = d;
-    if ((h.flags & FLAG_FIRST) == 0u) {
-        buf = h.a * s0[i] + h.b * d;
-    }
-    s0[i] = buf;
-    var upd = buf;
-    if ((h.flags & FLAG_NESTEROV) != 0u) {
-        upd = d + h.a * buf;
-    }
-    w[i] = wi - h.lr * upd;
+    let r = sgd_momentum_update(w[i], g[i], s0[i], h);
+    s0[i] = r.s0;
+    w[i] = r.w;
 }
 
-// w, g, s0 (sum of squared gradients): [n]
-// d = g + wd w; sum += d^2; w -= lr d / (sqrt(sum) + eps)
 @compute @workgroup_size(256)
 fn adagrad(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -115,15 +154,11 @@ fn adagrad(
     if (i * 4u >= h.n) {
         return;
     }
-    let wi = w[i];
-    let d = g[i] + h.wd * wi;
-    let sum = s0[i] + d * d;
-    s0[i] = sum;
-    w[i] = wi - h.lr * d / (sqrt(sum) + h.eps);
+    let r = adagrad_update(w[i], g[i], s0[i], h);
+    s0[i] = r.s0;
+    w[i] = r.w;
 }
 
-// w, g, s0 (running mean of squared gradients): [n]
-// d = g + wd w; sq = alpha sq + (1 - alpha) d^2; w -= lr d / (sqrt(sq) + eps)
 @compute @workgroup_size(256)
 fn rmsprop(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -135,16 +170,11 @@ fn rmsprop(
     if (i * 4u >= h.n) {
         return;
     }
-    let wi = w[i];
-    let d = g[i] + h.wd * wi;
-    let sq = h.a * s0[i] + (1.0 - h.a) * d * d;
-    s0[i] = sq;
-    w[i] = wi - h.lr * d / (sqrt(sq) + h.eps);
+    let r = rmsprop_update(w[i], g[i], s0[i], h);
+    s0[i] = r.s0;
+    w[i] = r.w;
 }
 
-// w, g, s0 (first moment m), s1 (second moment v): [n]
-// w *= decay (AdamW); d = g + wd w (Adam's L2); m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) d^2;
-// w -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 @compute @workgroup_size(256)
 fn adam(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -157,23 +187,7 @@ fn adam(
         return;
     }
     let r = adam_update(w[i], g[i], s0[i], s1[i], h);
-    s0[i] = r.m;
-    s1[i] = r.v;
+    s0[i] = r.s0;
+    s1[i] = r.s1;
     w[i] = r.w;
-}
-
-// Adam's update of four elements: the parameter, the gradient and the moments in, the new
-// parameter and moments out (shared with optim_wide.wgsl's adam8, so both give the same bits).
-struct Adam4 {
-    w: vec4<f32>,
-    m: vec4<f32>,
-    v: vec4<f32>,
-}
-
-fn adam_update(w0: vec4<f32>, g: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>, h: Hyper) -> Adam4 {
-    let wi = w0 * h.decay;
-    let d = g + h.wd * wi;
-    let m = h.a * m0 + (1.0 - h.a) * d;
-    let v = h.b * v0 + (1.0 - h.b) * d * d;
-    return Adam4(wi - h.lr * m / (sqrt(v) * h.bc2_rsqrt + h.eps), m, v);
 }

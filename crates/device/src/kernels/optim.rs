@@ -96,8 +96,9 @@ impl OptimRule {
         }
     }
 
-    /// Checks the hyper-parameters and packs them into the kernel's params; returns the entry point.
-    fn lower(&self, n: u32) -> Result<(&'static str, Params)> {
+    /// Checks the hyper-parameters and packs them into the kernel's params; returns the entry
+    /// points (optim.wgsl's, and its twin in optim_wide.wgsl).
+    fn lower(&self, n: u32) -> Result<((&'static str, &'static str), Params)> {
         const OP: &str = "optim_update";
         let bad = |reason: String| DeviceError::InvalidArgument { op: OP, reason };
         let finite = |name: &str, v: f32| {
@@ -158,9 +159,9 @@ impl OptimRule {
                 p.flags =
                     if nesterov { FLAG_NESTEROV } else { 0 } | if first { FLAG_FIRST } else { 0 };
                 if momentum == 0.0 {
-                    "sgd"
+                    ("sgd", "sgd8")
                 } else {
-                    "sgd_momentum"
+                    ("sgd_momentum", "sgd_momentum8")
                 }
             }
             OptimRule::AdaGrad {
@@ -182,7 +183,7 @@ impl OptimRule {
                 p.lr = (f64::from(lr) / (1.0 + (step - 1) as f64 * f64::from(lr_decay))) as f32;
                 p.weight_decay = weight_decay;
                 p.eps = eps;
-                "adagrad"
+                ("adagrad", "adagrad8")
             }
             OptimRule::RmsProp {
                 lr,
@@ -205,7 +206,7 @@ impl OptimRule {
                 p.a = alpha;
                 p.eps = eps;
                 p.weight_decay = weight_decay;
-                "rmsprop"
+                ("rmsprop", "rmsprop8")
             }
             OptimRule::Adam {
                 lr,
@@ -242,7 +243,7 @@ impl OptimRule {
                 } else {
                     p.weight_decay = weight_decay;
                 }
-                "adam"
+                ("adam", "adam8")
             }
         };
         Ok((entry, p))
@@ -341,17 +342,17 @@ impl GpuArray {
         }
 
         let n = self.numel();
-        let (entry, params) = rule.lower(n as u32)?;
+        let ((entry, entry8), params) = rule.lower(n as u32)?;
         let mut bindings: Vec<Binding<'_>> = vec![rw(1, &self.buf), ro(2, &grad.buf)];
         bindings.extend(state.iter().zip(3u32..).map(|(s, slot)| rw(slot, &s.buf)));
-        // Adam a word per access where the device has wide storage (optim_wide.wgsl, the same
-        // bits): the update reads four buffers and writes three, each access a loop over the SIMD
-        // lanes on lavapipe.
+        // A word per access where the device has wide storage (optim_wide.wgsl, the same bits):
+        // Adam reads four buffers and writes three, each access a loop over the SIMD lanes on
+        // lavapipe.
         let buffers: Vec<&PooledBuffer> = bufs.iter().map(|b| b.as_ref()).collect();
-        if entry == "adam" && wide::fits(&self.dev, &buffers, n) {
+        if wide::fits(&self.dev, &buffers, n) {
             return self.dev.dispatch(
                 Kernel::OptimWide,
-                "adam8",
+                entry8,
                 &[],
                 &params,
                 &bindings,
