@@ -44,7 +44,7 @@ fn copy(
     let sh = array<vec4<u32>, 2>(pv.shape[0], select(vec4<u32>(), pv.shape[1], RANK > 4u));
     let is = array<vec4<u32>, 2>(pv.is[0], select(vec4<u32>(), pv.is[1], RANK > 4u));
     let os = array<vec4<u32>, 2>(pv.os[0], select(vec4<u32>(), pv.os[1], RANK > 4u));
-    let tl = copy_tile(head, sh, is, os, t);
+    let tl = copy_tile(head, sh, is, os, t, array<vec4<u32>, 2>(), sh);
     var src = tl.src;
     var dst = tl.dst;
     if (tl.nr == TILE_ROWS && tl.nc == TILE_COLS) {
@@ -61,6 +61,59 @@ fn copy(
     for (var i = 0u; i < tl.nr; i++) {
         for (var j = 0u; j < tl.nc; j++) {
             y[dst + j * tl.osc] = x[src + j * tl.isc];
+        }
+        src += tl.isr;
+        dst += tl.osr;
+    }
+}
+
+// pad: the copy's parameters over the output's shape, x's strides and in_off = -sum lo_d is_d
+// (wrapping, so that x's element k - lo is read at in_off + sum k_d is_d), then where x lies in
+// each output dim, [lo_d, lo_d + len_d), and the fill value's bits.
+struct PadParams {
+    copy: CopyParams,
+    lo: array<vec4<u32>, 2>,
+    len: array<vec4<u32>, 2>,
+    value: vec4<u32>,
+}
+@group(0) @binding(0) var<storage, read> pp: PadParams;
+
+// y [out shape] = x placed at lo in every dim, the value elsewhere: one pass over y's tiles (a
+// fill and a copy took two dispatches).
+@compute @workgroup_size(256)
+fn pad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let t = linear(wid, nwg, li);
+    let head = pp.copy.head;
+    if (t >= head.x) {
+        return;
+    }
+    let sh = array<vec4<u32>, 2>(pp.copy.shape[0], select(vec4<u32>(), pp.copy.shape[1], RANK > 4u));
+    let is = array<vec4<u32>, 2>(pp.copy.is[0], select(vec4<u32>(), pp.copy.is[1], RANK > 4u));
+    let os = array<vec4<u32>, 2>(pp.copy.os[0], select(vec4<u32>(), pp.copy.os[1], RANK > 4u));
+    let lo = array<vec4<u32>, 2>(pp.lo[0], select(vec4<u32>(), pp.lo[1], RANK > 4u));
+    let len = array<vec4<u32>, 2>(pp.len[0], select(vec4<u32>(), pp.len[1], RANK > 4u));
+    let tl = copy_tile(head, sh, is, os, t, lo, len);
+    let value = pp.value.x;
+    let c = RANK - 1u;
+    let r = select(0u, RANK - 2u, RANK > 1u);
+    let lo_c = at(lo, c);
+    let len_c = at(len, c);
+    let lo_r = select(0u, at(lo, r), RANK > 1u);
+    let len_r = select(1u, at(len, r), RANK > 1u);
+    var src = tl.src;
+    var dst = tl.dst;
+    for (var i = 0u; i < tl.nr; i++) {
+        let row_inside = tl.inside && tl.r0 + i - lo_r < len_r;
+        for (var j = 0u; j < tl.nc; j++) {
+            var v = value;
+            if (row_inside && tl.c0 + j - lo_c < len_c) {
+                v = x[src + j * tl.isc];
+            }
+            y[dst + j * tl.osc] = v;
         }
         src += tl.isr;
         dst += tl.osr;

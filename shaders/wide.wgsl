@@ -254,7 +254,7 @@ fn copy8(
     let sh = array<vec4<u32>, 2>(cp.shape[0], select(vec4<u32>(), cp.shape[1], RANK > 4u));
     let is = array<vec4<u32>, 2>(cp.is[0], select(vec4<u32>(), cp.is[1], RANK > 4u));
     let os = array<vec4<u32>, 2>(cp.os[0], select(vec4<u32>(), cp.os[1], RANK > 4u));
-    let tl = copy_tile(head, sh, is, os, t);
+    let tl = copy_tile(head, sh, is, os, t, array<vec4<u32>, 2>(), sh);
     var s = tl.src / 8u;
     var d = tl.dst / 8u;
     let ir = tl.isr / 8u;

@@ -333,6 +333,15 @@ fn concat_and_pad() {
             (vec![5], vec![(0, 0)], 1.0),
             (vec![], vec![], 3.0),
             (vec![1, 1], vec![(3, 0), (0, 4)], f32::NEG_INFINITY),
+            // Partial tiles in both of the last dims, and padded outer dims (rank 3 and 5).
+            (vec![3, 17, 9], vec![(1, 1), (2, 3), (0, 5)], 2.5),
+            (
+                vec![2, 1, 3, 1, 2],
+                vec![(0, 1), (2, 0), (0, 0), (1, 1), (0, 0)],
+                -0.0,
+            ),
+            // A matmul operand's padding: 300 columns to 304.
+            (vec![40, 300], vec![(0, 0), (0, 4)], 0.0),
         ];
         for (shape, pads, value) in &cases {
             let x = uniform(&mut r, numel(shape), -1.0, 1.0);

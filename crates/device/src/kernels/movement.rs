@@ -43,12 +43,8 @@ fn copy_into(dst: &GpuArray, src: &GpuArray, s: Strided<'_>) -> Result<()> {
     }
     let (shape, strides) = collapse(s.shape, &[s.is.to_vec(), s.os.to_vec()]);
     let (is, os) = (&strides[0], &strides[1]);
-    // Tiles of 8 x 8 over the last two dims (1 x 8 at rank 1), one per invocation (movement.wgsl).
     let r = shape.len();
-    let (rows, cols) = (if r > 1 { shape[r - 2] } else { 1 }, shape[r - 1]);
-    let tile_rows = if r > 1 { COPY_TILE_ROWS } else { 1 };
-    let planes = numel(&shape) / (rows * cols);
-    let tiles = planes * rows.div_ceil(tile_rows) * cols.div_ceil(COPY_TILE_COLS);
+    let tiles = copy_tiles(&shape);
     let p = Params {
         n: tiles as u32,
         rank: r as u32,
@@ -82,6 +78,27 @@ fn copy_into(dst: &GpuArray, src: &GpuArray, s: Strided<'_>) -> Result<()> {
 /// The copy kernels' tile (`TILE_ROWS` and `TILE_COLS` in copy_tiles.wgsl).
 const COPY_TILE_ROWS: usize = 8;
 const COPY_TILE_COLS: usize = 8;
+
+/// Tiles of 8 x 8 over the last two dims of `shape` (1 x 8 at rank 1), one per invocation of the
+/// copy kernels (copy_tiles.wgsl). `shape` has at least one dim.
+fn copy_tiles(shape: &[usize]) -> usize {
+    let r = shape.len();
+    let (rows, cols) = (if r > 1 { shape[r - 2] } else { 1 }, shape[r - 1]);
+    let tile_rows = if r > 1 { COPY_TILE_ROWS } else { 1 };
+    let planes = numel(shape) / (rows * cols);
+    planes * rows.div_ceil(tile_rows) * cols.div_ceil(COPY_TILE_COLS)
+}
+
+/// movement.wgsl's `pad` parameters: the copy's over the output, then where x lies in each dim
+/// and the fill value's bits.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PadParams {
+    copy: Params,
+    lo: [u32; MAX_DIMS],
+    len: [u32; MAX_DIMS],
+    value: [u32; 4],
+}
 
 /// Normalises a dimension index, naming `op` on failure.
 fn dim_of(op: &'static str, shape: &[usize], dim: usize) -> Result<usize> {
@@ -305,20 +322,49 @@ impl GpuArray {
             .zip(pads)
             .map(|(&d, &(b, a))| b + d + a)
             .collect();
-        let out = GpuArray::fill_words(&self.dev, &shape, self.dtype, value.to_bits())?;
-        let os = contiguous_strides(&shape);
-        let out_off = pads.iter().zip(&os).map(|(&(b, _), &s)| b * s).sum();
-        let is = contiguous_strides(&self.shape);
-        copy_into(
-            &out,
-            self,
-            Strided {
-                shape: &self.shape,
-                is: &is,
-                in_off: 0,
-                os: &os,
-                out_off,
+        if shape.len() > MAX_DIMS {
+            return Err(DeviceError::InvalidShape {
+                op: "pad",
+                shape: self.shape.clone(),
+                reason: format!("rank above {MAX_DIMS}"),
+            });
+        }
+        let out = GpuArray::uninit(&self.dev, "pad", &shape, self.dtype)?;
+        if out.numel() == 0 {
+            return Ok(out);
+        }
+        // One pass over the output (its dims as they are: a pad's dims do not merge), reading x
+        // where it lies. A 0-d array is one dim of 1.
+        let (oshape, lo, len) = if shape.is_empty() {
+            (vec![1], vec![0], vec![1])
+        } else {
+            let lo: Vec<usize> = pads.iter().map(|&(b, _)| b).collect();
+            (shape, lo, self.shape.clone())
+        };
+        let is = contiguous_strides(&len);
+        let before: usize = lo.iter().zip(&is).map(|(l, s)| l * s).sum();
+        let tiles = copy_tiles(&oshape);
+        let p = PadParams {
+            copy: Params {
+                n: tiles as u32,
+                rank: oshape.len() as u32,
+                in_off: 0u32.wrapping_sub(before as u32),
+                out_off: 0,
+                shape: pack(&oshape),
+                is: pack(&is),
+                os: pack(&contiguous_strides(&oshape)),
             },
+            lo: pack(&lo),
+            len: pack(&len),
+            value: [value.to_bits(), 0, 0, 0],
+        };
+        self.dev.dispatch(
+            Kernel::Movement,
+            "pad",
+            &[("RANK", oshape.len() as f64)],
+            &p,
+            &[rw(1, &out.buf), ro(2, &self.buf)],
+            groups(tiles),
         )?;
         Ok(out)
     }
