@@ -40,16 +40,27 @@ pub struct Figure {
     pub adapter: String,
 }
 
-/// Medians of `repeats` timings of `f` after one warm-up call: wall milliseconds around the calls
-/// plus submit and wait, and the GPU milliseconds of the same runs where timestamps are available.
-/// Median wall and GPU ms of `f` plus a wait for its work, after a warm-up. What `f` returns is held
-/// until the work is done: element-wise results nobody holds are never computed (fusion drops
-/// them), so timed element-wise ops must return theirs.
+/// Median wall and GPU milliseconds of `repeats` runs of `f` (see `samples`).
 fn time_ms<T>(
     dev: &Device,
     repeats: usize,
-    mut f: impl FnMut() -> Result<T>,
+    f: impl FnMut() -> Result<T>,
 ) -> Result<(f64, Option<f64>)> {
+    let (wall, gpu) = samples(dev, repeats, f)?;
+    let median = |v: &[f64]| v[v.len() / 2];
+    let gpu = (gpu.len() == repeats && repeats > 0).then(|| median(&gpu));
+    Ok((median(&wall), gpu))
+}
+
+/// `repeats` timings of `f` after one warm-up call, sorted: wall milliseconds around the call plus
+/// submit and wait, and the GPU milliseconds of the same runs where timestamps are available. What
+/// `f` returns is held until the work is done: element-wise results nobody holds are never computed
+/// (fusion drops them), so timed element-wise ops must return theirs.
+fn samples<T>(
+    dev: &Device,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<T>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let out = f()?;
     dev.synchronize()?;
     drop(out);
@@ -70,12 +81,9 @@ fn time_ms<T>(
             gpu.push(g);
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let gpu = (gpu.len() == repeats && repeats > 0).then(|| median(gpu));
-    Ok((median(wall), gpu))
+    wall.sort_by(f64::total_cmp);
+    gpu.sort_by(f64::total_cmp);
+    Ok((wall, gpu))
 }
 
 fn cpu_ms(repeats: usize, mut f: impl FnMut()) -> f64 {
@@ -585,7 +593,9 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
         let (m, k, n) = product_dims(a.shape(), b.shape(), ta, tb);
         let mut ms = Vec::new();
         for entry in a.matmul_variants(&b, ta, tb) {
-            let (t, _) = time_ms(dev, 3, || {
+            // The fastest of 5 runs: a noisy host only ever adds time, so the minimum ranks the
+            // variants more steadily than a median.
+            let (wall, _) = samples(dev, 5, || {
                 Ok(if summed {
                     a.matmul_sum_batch_variant(&b, ta, tb, entry)
                 } else {
@@ -593,7 +603,7 @@ pub fn tune(dev: &Device, on_record: &mut dyn FnMut(&TuneRecord)) -> Result<Vec<
                 }
                 .map(drop)?)
             })?;
-            ms.push((entry.to_string(), t));
+            ms.push((entry.to_string(), wall[0]));
         }
         let best = ms
             .iter()
