@@ -93,13 +93,13 @@ const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
 const ARENA_BYTES: u64 = 1 << 20;
 
 type LayoutKey = Vec<(u32, Access)>;
+type PipelineKey = (Kernel, &'static str, Vec<(&'static str, u64)>);
 /// A bind group's layout, its parameter block's size, and its buffers by slot.
 type BindKey = (wgpu::BindGroupLayout, u64, Vec<(u32, wgpu::Buffer)>);
 
 /// Bind groups kept for reuse; past this many the cache starts over (a training step uses a few
 /// hundred, the same ones every step, since the pool hands out buffers in the same order).
 const BIND_GROUPS_KEPT: usize = 4096;
-type PipelineKey = (Kernel, &'static str, Vec<(&'static str, u64)>);
 
 struct Recording {
     encoder: Option<wgpu::CommandEncoder>,
