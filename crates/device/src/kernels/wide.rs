@@ -182,10 +182,10 @@ pub(crate) fn copy<P: Pod>(
     let aligned = |v: usize| v.is_multiple_of(WORD);
     // Every dim but the tile's columns (rows: the tile's rows too) steps by whole words.
     let outer_aligned = |dims: usize| (0..dims).all(|d| aligned(is[d]) && aligned(os[d]));
-    let base = dev.wide_storage() && aligned(in_off) && aligned(out_off) && aligned(shape[r - 1]);
-    let mode = if !base {
+    if !dev.wide_storage() || !aligned(in_off) || !aligned(out_off) || !aligned(shape[r - 1]) {
         return Ok(false);
-    } else if is[r - 1] == 1 && os[r - 1] == 1 && outer_aligned(r - 1) {
+    }
+    let mode = if is[r - 1] == 1 && os[r - 1] == 1 && outer_aligned(r - 1) {
         0.0
     } else if r > 1
         && is[r - 2] == 1
