@@ -127,24 +127,20 @@ fn sgd(
     w[i] = sgd_update(w[i], g[i], h).w;
 }
 
-@compute @workgroup_size(256)
-fn sgd_momentum(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let i = flat_index(wid, nwg, li);
-    let h = hyper();
-    if (i * 4u >= h.n) {
-        return;
+// The rules with one state buffer, picked by RULE (0 SGD with momentum, 1 AdaGrad, 2 RMSProp):
+// one entry point each here and in optim_wide.wgsl instead of three.
+override RULE: u32 = 0u;
+
+fn one_state_update(w: vec4<f32>, g: vec4<f32>, s0: vec4<f32>, h: Hyper) -> Upd {
+    switch RULE {
+        case 1u: { return adagrad_update(w, g, s0, h); }
+        case 2u: { return rmsprop_update(w, g, s0, h); }
+        default: { return sgd_momentum_update(w, g, s0, h); }
     }
-    let r = sgd_momentum_update(w[i], g[i], s0[i], h);
-    s0[i] = r.s0;
-    w[i] = r.w;
 }
 
 @compute @workgroup_size(256)
-fn adagrad(
+fn one_state(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -154,23 +150,7 @@ fn adagrad(
     if (i * 4u >= h.n) {
         return;
     }
-    let r = adagrad_update(w[i], g[i], s0[i], h);
-    s0[i] = r.s0;
-    w[i] = r.w;
-}
-
-@compute @workgroup_size(256)
-fn rmsprop(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let i = flat_index(wid, nwg, li);
-    let h = hyper();
-    if (i * 4u >= h.n) {
-        return;
-    }
-    let r = rmsprop_update(w[i], g[i], s0[i], h);
+    let r = one_state_update(w[i], g[i], s0[i], h);
     s0[i] = r.s0;
     w[i] = r.w;
 }

@@ -27,7 +27,7 @@ fn sgd8(
 }
 
 @compute @workgroup_size(256)
-fn sgd_momentum8(
+fn one_state8(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -40,48 +40,8 @@ fn sgd_momentum8(
     let w = w8[i];
     let g = g8[i];
     let s = s08[i];
-    let l = sgd_momentum_update(lo(w), lo(g), lo(s), h);
-    let u = sgd_momentum_update(hi(w), hi(g), hi(s), h);
-    s08[i] = word(l.s0, u.s0);
-    w8[i] = word(l.w, u.w);
-}
-
-@compute @workgroup_size(256)
-fn adagrad8(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let i = flat_index(wid, nwg, li);
-    let h = hyper();
-    if (i * 8u >= h.n) {
-        return;
-    }
-    let w = w8[i];
-    let g = g8[i];
-    let s = s08[i];
-    let l = adagrad_update(lo(w), lo(g), lo(s), h);
-    let u = adagrad_update(hi(w), hi(g), hi(s), h);
-    s08[i] = word(l.s0, u.s0);
-    w8[i] = word(l.w, u.w);
-}
-
-@compute @workgroup_size(256)
-fn rmsprop8(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let i = flat_index(wid, nwg, li);
-    let h = hyper();
-    if (i * 8u >= h.n) {
-        return;
-    }
-    let w = w8[i];
-    let g = g8[i];
-    let s = s08[i];
-    let l = rmsprop_update(lo(w), lo(g), lo(s), h);
-    let u = rmsprop_update(hi(w), hi(g), hi(s), h);
+    let l = one_state_update(lo(w), lo(g), lo(s), h);
+    let u = one_state_update(hi(w), hi(g), hi(s), h);
     s08[i] = word(l.s0, u.s0);
     w8[i] = word(l.w, u.w);
 }

@@ -75,6 +75,15 @@ pub enum OptimRule {
     },
 }
 
+/// An update's entry points (optim.wgsl's and optim_wide.wgsl's) and override constants.
+type Entry = (&'static str, &'static str, &'static [(&'static str, f64)]);
+
+/// RULE of the `one_state` entry points (see optim.wgsl).
+const NO_RULE: &[(&str, f64)] = &[];
+const MOMENTUM: &[(&str, f64)] = &[("RULE", 0.0)];
+const ADAGRAD: &[(&str, f64)] = &[("RULE", 1.0)];
+const RMSPROP: &[(&str, f64)] = &[("RULE", 2.0)];
+
 impl OptimRule {
     /// Number of state buffers the rule reads and updates.
     pub fn state_count(&self) -> usize {
@@ -97,8 +106,8 @@ impl OptimRule {
     }
 
     /// Checks the hyper-parameters and packs them into the kernel's params; returns the entry
-    /// points (optim.wgsl's, and its twin in optim_wide.wgsl).
-    fn lower(&self, n: u32) -> Result<((&'static str, &'static str), Params)> {
+    /// points (optim.wgsl's, and its twin in optim_wide.wgsl) and their override constants.
+    fn lower(&self, n: u32) -> Result<(Entry, Params)> {
         const OP: &str = "optim_update";
         let bad = |reason: String| DeviceError::InvalidArgument { op: OP, reason };
         let finite = |name: &str, v: f32| {
@@ -159,9 +168,9 @@ impl OptimRule {
                 p.flags =
                     if nesterov { FLAG_NESTEROV } else { 0 } | if first { FLAG_FIRST } else { 0 };
                 if momentum == 0.0 {
-                    ("sgd", "sgd8")
+                    ("sgd", "sgd8", NO_RULE)
                 } else {
-                    ("sgd_momentum", "sgd_momentum8")
+                    ("one_state", "one_state8", MOMENTUM)
                 }
             }
             OptimRule::AdaGrad {
@@ -183,7 +192,7 @@ impl OptimRule {
                 p.lr = (f64::from(lr) / (1.0 + (step - 1) as f64 * f64::from(lr_decay))) as f32;
                 p.weight_decay = weight_decay;
                 p.eps = eps;
-                ("adagrad", "adagrad8")
+                ("one_state", "one_state8", ADAGRAD)
             }
             OptimRule::RmsProp {
                 lr,
@@ -206,7 +215,7 @@ impl OptimRule {
                 p.a = alpha;
                 p.eps = eps;
                 p.weight_decay = weight_decay;
-                ("rmsprop", "rmsprop8")
+                ("one_state", "one_state8", RMSPROP)
             }
             OptimRule::Adam {
                 lr,
@@ -243,7 +252,7 @@ impl OptimRule {
                 } else {
                     p.weight_decay = weight_decay;
                 }
-                ("adam", "adam8")
+                ("adam", "adam8", NO_RULE)
             }
         };
         Ok((entry, p))
@@ -342,7 +351,7 @@ impl GpuArray {
         }
 
         let n = self.numel();
-        let ((entry, entry8), params) = rule.lower(n as u32)?;
+        let ((entry, entry8, constants), params) = rule.lower(n as u32)?;
         let mut bindings: Vec<Binding<'_>> = vec![rw(1, &self.buf), ro(2, &grad.buf)];
         bindings.extend(state.iter().zip(3u32..).map(|(s, slot)| rw(slot, &s.buf)));
         // A word per access where the device has wide storage (optim_wide.wgsl, the same bits):
@@ -353,7 +362,7 @@ impl GpuArray {
             return self.dev.dispatch(
                 Kernel::OptimWide,
                 entry8,
-                &[],
+                constants,
                 &params,
                 &bindings,
                 groups(n.div_ceil(8)),
@@ -362,7 +371,7 @@ impl GpuArray {
         self.dev.dispatch(
             Kernel::Optim,
             entry,
-            &[],
+            constants,
             &params,
             &bindings,
             groups(n.div_ceil(4)),
